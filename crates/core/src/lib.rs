@@ -1,0 +1,15 @@
+//! ferric's domain: records, the provision state machine, microversions and validation.
+//!
+//! Architecture invariant: this crate does no IO (no files, sockets, clocks other than `now()`
+//! passed in by callers where it matters, no threads) and knows nothing of HTTP or SQL.
+
+pub mod fsm;
+pub mod model;
+pub mod states;
+pub mod validate;
+pub mod version;
+
+pub use fsm::{Event, Transition};
+pub use model::{Chassis, Conductor, Dict, Interfaces, Node, Port, Portgroup, Timestamp};
+pub use states::{PowerState, ProvisionState};
+pub use version::Version;

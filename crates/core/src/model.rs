@@ -1,0 +1,323 @@
+//! The records ferric keeps: nodes, ports, portgroups, chassis, conductors.
+//!
+//! These derive serde because the store keeps each record as a JSON document (its storage
+//! format). They are *not* the wire format: the API crate builds the wire JSON per microversion.
+
+use crate::states::{PowerState, ProvisionState};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A free-form JSON object (`driver_info`, `properties`, `extra`, ...).
+pub type Dict = Map<String, Value>;
+pub type Timestamp = DateTime<Utc>;
+
+pub fn now() -> Timestamp {
+    Utc::now()
+}
+
+/// The interface implementation a node uses for each interface of its hardware type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Interfaces {
+    pub bios: String,
+    pub boot: String,
+    pub console: String,
+    pub deploy: String,
+    pub firmware: String,
+    pub inspect: String,
+    pub management: String,
+    pub network: String,
+    pub power: String,
+    pub raid: String,
+    pub rescue: String,
+    pub storage: String,
+    pub vendor: String,
+}
+
+impl Interfaces {
+    /// The interface kinds, in the order Ironic lists them.
+    pub const KINDS: [&'static str; 13] = [
+        "bios", "boot", "console", "deploy", "firmware", "inspect", "management", "network", "power", "raid",
+        "rescue", "storage", "vendor",
+    ];
+
+    pub fn get(&self, kind: &str) -> Option<&str> {
+        Some(match kind {
+            "bios" => &self.bios,
+            "boot" => &self.boot,
+            "console" => &self.console,
+            "deploy" => &self.deploy,
+            "firmware" => &self.firmware,
+            "inspect" => &self.inspect,
+            "management" => &self.management,
+            "network" => &self.network,
+            "power" => &self.power,
+            "raid" => &self.raid,
+            "rescue" => &self.rescue,
+            "storage" => &self.storage,
+            "vendor" => &self.vendor,
+            _ => return None,
+        })
+    }
+
+    pub fn get_mut(&mut self, kind: &str) -> Option<&mut String> {
+        Some(match kind {
+            "bios" => &mut self.bios,
+            "boot" => &mut self.boot,
+            "console" => &mut self.console,
+            "deploy" => &mut self.deploy,
+            "firmware" => &mut self.firmware,
+            "inspect" => &mut self.inspect,
+            "management" => &mut self.management,
+            "network" => &mut self.network,
+            "power" => &mut self.power,
+            "raid" => &mut self.raid,
+            "rescue" => &mut self.rescue,
+            "storage" => &mut self.storage,
+            "vendor" => &mut self.vendor,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Node {
+    /// Row id, assigned by the store; the default sort key, as in Ironic.
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+
+    pub driver: String,
+    pub interfaces: Interfaces,
+    pub driver_info: Dict,
+    pub driver_internal_info: Dict,
+    pub properties: Dict,
+    pub extra: Dict,
+    pub instance_info: Dict,
+    pub instance_uuid: Option<String>,
+    pub chassis_uuid: Option<String>,
+
+    pub power_state: Option<PowerState>,
+    pub target_power_state: Option<PowerState>,
+    pub provision_state: ProvisionState,
+    pub target_provision_state: Option<ProvisionState>,
+    pub provision_updated_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+
+    pub maintenance: bool,
+    pub maintenance_reason: Option<String>,
+    pub fault: Option<String>,
+    /// The conductor holding the exclusive lock; authoritative copy lives in the store's column.
+    pub reservation: Option<String>,
+    /// The conductor that manages the node.
+    pub conductor: Option<String>,
+
+    pub console_enabled: bool,
+    pub inspection_started_at: Option<Timestamp>,
+    pub inspection_finished_at: Option<Timestamp>,
+    pub clean_step: Dict,
+    pub deploy_step: Dict,
+    pub service_step: Dict,
+    pub raid_config: Dict,
+    pub target_raid_config: Dict,
+
+    pub resource_class: Option<String>,
+    pub conductor_group: String,
+    pub automated_clean: Option<bool>,
+    pub protected: bool,
+    pub protected_reason: Option<String>,
+    pub owner: Option<String>,
+    pub lessee: Option<String>,
+    pub description: Option<String>,
+    pub retired: bool,
+    pub retired_reason: Option<String>,
+    pub network_data: Dict,
+    pub boot_mode: Option<String>,
+    pub secure_boot: Option<bool>,
+    pub shard: Option<String>,
+    pub parent_node: Option<String>,
+    pub disable_power_off: bool,
+    pub traits: Vec<String>,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            id: 0,
+            uuid: String::new(),
+            name: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+            driver: String::new(),
+            interfaces: Interfaces::default(),
+            driver_info: Dict::new(),
+            driver_internal_info: Dict::new(),
+            properties: Dict::new(),
+            extra: Dict::new(),
+            instance_info: Dict::new(),
+            instance_uuid: None,
+            chassis_uuid: None,
+            power_state: None,
+            target_power_state: None,
+            provision_state: ProvisionState::Enroll,
+            target_provision_state: None,
+            provision_updated_at: None,
+            last_error: None,
+            maintenance: false,
+            maintenance_reason: None,
+            fault: None,
+            reservation: None,
+            conductor: None,
+            console_enabled: false,
+            inspection_started_at: None,
+            inspection_finished_at: None,
+            clean_step: Dict::new(),
+            deploy_step: Dict::new(),
+            service_step: Dict::new(),
+            raid_config: Dict::new(),
+            target_raid_config: Dict::new(),
+            resource_class: None,
+            conductor_group: String::new(),
+            automated_clean: None,
+            protected: false,
+            protected_reason: None,
+            owner: None,
+            lessee: None,
+            description: None,
+            retired: false,
+            retired_reason: None,
+            network_data: Dict::new(),
+            boot_mode: None,
+            secure_boot: None,
+            shard: None,
+            parent_node: None,
+            disable_power_off: false,
+            traits: Vec::new(),
+        }
+    }
+}
+
+impl Node {
+    /// Apply a state-machine transition the way Ironic's task manager records it.
+    pub fn apply_transition(&mut self, t: crate::fsm::Transition, at: Timestamp) {
+        self.provision_state = t.to;
+        self.target_provision_state = t.target;
+        self.provision_updated_at = Some(at);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Port {
+    pub id: i64,
+    pub uuid: String,
+    pub address: String,
+    pub node_uuid: String,
+    pub portgroup_uuid: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub extra: Dict,
+    pub internal_info: Dict,
+    pub local_link_connection: Dict,
+    pub pxe_enabled: bool,
+    pub physical_network: Option<String>,
+    pub is_smartnic: bool,
+    pub name: Option<String>,
+}
+
+impl Default for Port {
+    fn default() -> Self {
+        Port {
+            id: 0,
+            uuid: String::new(),
+            address: String::new(),
+            node_uuid: String::new(),
+            portgroup_uuid: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+            extra: Dict::new(),
+            internal_info: Dict::new(),
+            local_link_connection: Dict::new(),
+            pxe_enabled: true,
+            physical_network: None,
+            is_smartnic: false,
+            name: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Portgroup {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub node_uuid: String,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub extra: Dict,
+    pub internal_info: Dict,
+    pub standalone_ports_supported: bool,
+    pub mode: Option<String>,
+    pub properties: Dict,
+    pub physical_network: Option<String>,
+}
+
+impl Default for Portgroup {
+    fn default() -> Self {
+        Portgroup {
+            id: 0,
+            uuid: String::new(),
+            name: None,
+            address: None,
+            node_uuid: String::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+            extra: Dict::new(),
+            internal_info: Dict::new(),
+            standalone_ports_supported: true,
+            mode: None,
+            properties: Dict::new(),
+            physical_network: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Chassis {
+    pub id: i64,
+    pub uuid: String,
+    pub description: Option<String>,
+    pub extra: Dict,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for Chassis {
+    fn default() -> Self {
+        Chassis {
+            id: 0,
+            uuid: String::new(),
+            description: None,
+            extra: Dict::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conductor {
+    pub hostname: String,
+    pub conductor_group: String,
+    pub online: bool,
+    pub drivers: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
