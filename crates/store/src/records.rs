@@ -1,0 +1,717 @@
+//! Typed access to the tables: each record is a JSON document plus indexed columns.
+
+use crate::{Result, Store, StoreError};
+use ferric_core::{Chassis, Conductor, Node, Port, Portgroup};
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// A record kept as a JSON document in `TABLE`, with extra indexed `columns`.
+pub(crate) trait Record: Serialize + DeserializeOwned + Send + 'static {
+    const TABLE: &'static str;
+    const KIND: &'static str;
+    fn set_id(&mut self, id: i64);
+    fn uuid(&self) -> &str;
+    /// Indexed/unique columns other than `id`, `uuid` and `data`.
+    fn columns(&self) -> Vec<(&'static str, Sql)>;
+}
+
+fn opt(s: &Option<String>) -> Sql {
+    s.clone().map(Sql::Text).unwrap_or(Sql::Null)
+}
+
+impl Record for Node {
+    const TABLE: &'static str = "nodes";
+    const KIND: &'static str = "Node";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![
+            ("name", opt(&self.name)),
+            ("instance_uuid", opt(&self.instance_uuid)),
+            ("provision_state", Sql::Text(self.provision_state.as_str().into())),
+            ("driver", Sql::Text(self.driver.clone())),
+            ("maintenance", Sql::Integer(self.maintenance as i64)),
+            ("conductor_group", Sql::Text(self.conductor_group.clone())),
+        ]
+    }
+}
+
+impl Record for Port {
+    const TABLE: &'static str = "ports";
+    const KIND: &'static str = "Port";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![
+            ("address", Sql::Text(self.address.clone())),
+            ("name", opt(&self.name)),
+            ("node_uuid", Sql::Text(self.node_uuid.clone())),
+            ("portgroup_uuid", opt(&self.portgroup_uuid)),
+        ]
+    }
+}
+
+impl Record for Portgroup {
+    const TABLE: &'static str = "portgroups";
+    const KIND: &'static str = "Portgroup";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![("name", opt(&self.name)), ("address", opt(&self.address)), ("node_uuid", Sql::Text(self.node_uuid.clone()))]
+    }
+}
+
+impl Record for Chassis {
+    const TABLE: &'static str = "chassis";
+    const KIND: &'static str = "Chassis";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![]
+    }
+}
+
+/// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
+fn map_unique<R: Record>(e: rusqlite::Error, rec: &R) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
+        if err.code == rusqlite::ErrorCode::ConstraintViolation {
+            if let Some(col) = msg.strip_prefix("UNIQUE constraint failed: ").and_then(|c| c.split('.').nth(1)) {
+                let value = if col == "uuid" {
+                    rec.uuid().to_string()
+                } else {
+                    rec.columns()
+                        .into_iter()
+                        .find(|(c, _)| *c == col)
+                        .map(|(_, v)| match v {
+                            Sql::Text(t) => t,
+                            Sql::Integer(i) => i.to_string(),
+                            _ => String::new(),
+                        })
+                        .unwrap_or_default()
+                };
+                return StoreError::Duplicate { kind: R::KIND, field: col.to_string(), value };
+            }
+        }
+    }
+    e.into()
+}
+
+pub(crate) fn insert<R: Record>(conn: &Connection, mut rec: R) -> Result<R> {
+    let cols = rec.columns();
+    let names: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+    let sql = format!(
+        "INSERT INTO {} (uuid, {}data) VALUES (?{})",
+        R::TABLE,
+        names.iter().map(|n| format!("{n}, ")).collect::<String>(),
+        ", ?".repeat(cols.len() + 1)
+    );
+    let mut params: Vec<Sql> = vec![Sql::Text(rec.uuid().to_string())];
+    params.extend(cols.into_iter().map(|(_, v)| v));
+    params.push(Sql::Text(serde_json::to_string(&rec)?));
+    conn.execute(&sql, params_from_iter(params)).map_err(|e| map_unique(e, &rec))?;
+    rec.set_id(conn.last_insert_rowid());
+    Ok(rec)
+}
+
+/// Replace the record with `rec.uuid()`. `extra_where` adds a condition (e.g. on the lock).
+pub(crate) fn replace<R: Record>(conn: &Connection, rec: &R, extra_where: &str, extra: Vec<Sql>) -> Result<usize> {
+    let cols = rec.columns();
+    let sets: String = cols.iter().map(|(c, _)| format!("{c} = ?, ")).collect();
+    let sql = format!("UPDATE {} SET {sets}data = ? WHERE uuid = ?{extra_where}", R::TABLE);
+    let mut params: Vec<Sql> = cols.into_iter().map(|(_, v)| v).collect();
+    params.push(Sql::Text(serde_json::to_string(rec)?));
+    params.push(Sql::Text(rec.uuid().to_string()));
+    params.extend(extra);
+    conn.execute(&sql, params_from_iter(params)).map_err(|e| map_unique(e, rec))
+}
+
+fn decode<R: Record>(id: i64, data: &str) -> Result<R> {
+    let mut r: R = serde_json::from_str(data)?;
+    r.set_id(id);
+    Ok(r)
+}
+
+pub(crate) fn get_by<R: Record>(conn: &Connection, column: &str, value: &str) -> Result<Option<R>> {
+    let sql = format!("SELECT id, data FROM {} WHERE {column} = ?1", R::TABLE);
+    let row: Option<(i64, String)> =
+        conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    row.map(|(id, d)| decode(id, &d)).transpose()
+}
+
+fn get_node_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Node>> {
+    let sql = format!("SELECT id, reservation, data FROM nodes WHERE {column} = ?1");
+    let row: Option<(i64, Option<String>, String)> =
+        conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    row.map(|(id, res, d)| {
+        let mut n: Node = decode(id, &d)?;
+        n.reservation = res;
+        Ok(n)
+    })
+    .transpose()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDir {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// Pagination and ordering of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub limit: Option<usize>,
+    /// UUID of the last record of the previous page.
+    pub marker: Option<String>,
+    /// A column or scalar field name (validated by the caller against the record's fields).
+    pub sort_key: Option<String>,
+    pub sort_dir: SortDir,
+}
+
+/// Node list filters (`GET /v1/nodes?...`). `None` means "do not filter".
+#[derive(Debug, Clone, Default)]
+pub struct NodeFilter {
+    pub provision_state: Option<String>,
+    pub driver: Option<String>,
+    pub maintenance: Option<bool>,
+    pub associated: Option<bool>,
+    pub instance_uuid: Option<String>,
+    pub chassis_uuid: Option<String>,
+    pub resource_class: Option<String>,
+    pub conductor_group: Option<String>,
+    pub conductor: Option<String>,
+    pub owner: Option<String>,
+    pub lessee: Option<String>,
+    /// Matches owner or lessee.
+    pub project: Option<String>,
+    pub fault: Option<String>,
+    pub retired: Option<bool>,
+    pub shard: Option<Vec<String>>,
+    pub sharded: Option<bool>,
+    pub parent_node: Option<String>,
+    pub description_contains: Option<String>,
+    pub reserved_by: Option<String>,
+    pub provision_states: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PortFilter {
+    pub node_uuid: Option<String>,
+    pub portgroup_uuid: Option<String>,
+    pub address: Option<String>,
+    pub addresses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PortgroupFilter {
+    pub node_uuid: Option<String>,
+    pub address: Option<String>,
+}
+
+/// SQL conditions built up for a list.
+#[derive(Default)]
+struct Where {
+    conds: Vec<String>,
+    params: Vec<Sql>,
+}
+
+impl Where {
+    fn eq(&mut self, expr: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            self.conds.push(format!("{expr} = ?"));
+            self.params.push(Sql::Text(v.clone()));
+        }
+    }
+    fn flag(&mut self, expr: &str, v: Option<bool>) {
+        if let Some(v) = v {
+            self.conds.push(format!("IFNULL({expr}, 0) = ?"));
+            self.params.push(Sql::Integer(v as i64));
+        }
+    }
+    fn any_of(&mut self, expr: &str, vs: &Option<Vec<String>>) {
+        if let Some(vs) = vs {
+            if vs.is_empty() {
+                self.conds.push("0".into());
+            } else {
+                self.conds.push(format!("{expr} IN ({})", vec!["?"; vs.len()].join(", ")));
+                self.params.extend(vs.iter().cloned().map(Sql::Text));
+            }
+        }
+    }
+    fn raw(&mut self, cond: &str) {
+        self.conds.push(cond.to_string());
+    }
+}
+
+/// The SQL expression for a sort key: a column when there is one, else the JSON field.
+fn sort_expr(table_columns: &[&str], key: &str) -> Result<String> {
+    if !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') || key.is_empty() {
+        return Err(StoreError::InvalidQuery(format!("invalid sort key {key}")));
+    }
+    Ok(if key == "id" || key == "uuid" || table_columns.contains(&key) {
+        key.to_string()
+    } else {
+        format!("json_extract(data, '$.{key}')")
+    })
+}
+
+const NODE_COLUMNS: &[&str] = &["name", "instance_uuid", "provision_state", "driver", "maintenance", "conductor_group"];
+
+/// Build and run `SELECT <select> FROM table WHERE ... ORDER BY ... LIMIT ...`.
+fn list_rows<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &[&str],
+    select: &str,
+    mut w: Where,
+    q: &ListQuery,
+    map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let key = sort_expr(columns, q.sort_key.as_deref().unwrap_or("id"))?;
+    let key = if key == "id" { key } else { format!("IFNULL({key}, '')") };
+    let (dir, cmp) = match q.sort_dir {
+        SortDir::Asc => ("ASC", ">"),
+        SortDir::Desc => ("DESC", "<"),
+    };
+    if let Some(marker) = &q.marker {
+        let found: Option<i64> = conn
+            .query_row(&format!("SELECT id FROM {table} WHERE uuid = ?1"), [marker], |r| r.get(0))
+            .optional()?;
+        let Some(mid) = found else {
+            return Err(StoreError::InvalidQuery(format!("Marker {marker} could not be found.")));
+        };
+        w.conds.push(format!(
+            "({key}, id) {cmp} ((SELECT {key} FROM {table} WHERE id = ?), ?)",
+        ));
+        w.params.push(Sql::Integer(mid));
+        w.params.push(Sql::Integer(mid));
+    }
+    let mut sql = format!("SELECT {select} FROM {table}");
+    if !w.conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&w.conds.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY {key} {dir}, id {dir}"));
+    if let Some(limit) = q.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(w.params), map)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
+
+fn node_where(f: &NodeFilter) -> Where {
+    let mut w = Where::default();
+    w.eq("provision_state", &f.provision_state);
+    w.any_of("provision_state", &f.provision_states);
+    w.eq("driver", &f.driver);
+    w.flag("maintenance", f.maintenance);
+    match f.associated {
+        Some(true) => w.raw("instance_uuid IS NOT NULL"),
+        Some(false) => w.raw("instance_uuid IS NULL"),
+        None => {}
+    }
+    w.eq("instance_uuid", &f.instance_uuid);
+    w.eq("json_extract(data, '$.chassis_uuid')", &f.chassis_uuid);
+    w.eq("json_extract(data, '$.resource_class')", &f.resource_class);
+    w.eq("conductor_group", &f.conductor_group);
+    w.eq("json_extract(data, '$.conductor')", &f.conductor);
+    w.eq("json_extract(data, '$.owner')", &f.owner);
+    w.eq("json_extract(data, '$.lessee')", &f.lessee);
+    if let Some(p) = &f.project {
+        w.conds.push("(json_extract(data, '$.owner') = ? OR json_extract(data, '$.lessee') = ?)".into());
+        w.params.push(Sql::Text(p.clone()));
+        w.params.push(Sql::Text(p.clone()));
+    }
+    w.eq("json_extract(data, '$.fault')", &f.fault);
+    w.flag("json_extract(data, '$.retired')", f.retired);
+    w.any_of("json_extract(data, '$.shard')", &f.shard);
+    match f.sharded {
+        Some(true) => w.raw("json_extract(data, '$.shard') IS NOT NULL"),
+        Some(false) => w.raw("json_extract(data, '$.shard') IS NULL"),
+        None => {}
+    }
+    w.eq("json_extract(data, '$.parent_node')", &f.parent_node);
+    if let Some(d) = &f.description_contains {
+        w.conds.push("instr(json_extract(data, '$.description'), ?) > 0".into());
+        w.params.push(Sql::Text(d.clone()));
+    }
+    w.eq("reservation", &f.reserved_by);
+    w
+}
+
+fn node_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Option<String>, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn decode_node((id, res, data): (i64, Option<String>, String)) -> Result<Node> {
+    let mut n: Node = decode(id, &data)?;
+    n.reservation = res;
+    Ok(n)
+}
+
+/// A node identified by UUID or by name.
+fn find_node(conn: &Connection, ident: &str) -> Result<Option<Node>> {
+    if let Some(n) = get_node_by(conn, "uuid", ident)? {
+        return Ok(Some(n));
+    }
+    get_node_by(conn, "name", ident)
+}
+
+fn not_found(kind: &'static str, ident: &str) -> StoreError {
+    StoreError::NotFound { kind, ident: ident.to_string() }
+}
+
+impl Store {
+    // ---------------------------------------------------------------- nodes
+
+    pub async fn create_node(&self, node: Node) -> Result<Node> {
+        self.write(move |c| insert(c, node)).await
+    }
+
+    /// A node by UUID or name.
+    pub async fn get_node(&self, ident: &str) -> Result<Node> {
+        let ident = ident.to_string();
+        self.read(move |c| find_node(c, &ident)?.ok_or_else(|| not_found("Node", &ident))).await
+    }
+
+    pub async fn get_node_by_instance(&self, instance_uuid: &str) -> Result<Node> {
+        let ident = instance_uuid.to_string();
+        self.read(move |c| get_node_by(c, "instance_uuid", &ident)?.ok_or_else(|| not_found("Node", &ident))).await
+    }
+
+    pub async fn list_nodes(&self, filter: NodeFilter, q: ListQuery) -> Result<Vec<Node>> {
+        self.read(move |c| {
+            let rows = list_rows(c, "nodes", NODE_COLUMNS, "id, reservation, data", node_where(&filter), &q, node_row)?;
+            rows.into_iter().map(decode_node).collect()
+        })
+        .await
+    }
+
+    pub async fn count_nodes(&self, filter: NodeFilter) -> Result<usize> {
+        self.read(move |c| {
+            let w = node_where(&filter);
+            let mut sql = "SELECT COUNT(*) FROM nodes".to_string();
+            if !w.conds.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&w.conds.join(" AND "));
+            }
+            let n: i64 = c.query_row(&sql, params_from_iter(w.params), |r| r.get(0))?;
+            Ok(n as usize)
+        })
+        .await
+    }
+
+    /// Atomically read, change and write a node that nobody holds a lock on (or that `owner`
+    /// holds). `f` may refuse the change with its own error, leaving the record untouched.
+    pub async fn update_node<E, F>(&self, ident: &str, owner: Option<&str>, f: F) -> Result<Result<Node, E>>
+    where
+        E: Send + 'static,
+        F: FnOnce(&mut Node) -> Result<(), E> + Send + 'static,
+    {
+        let ident = ident.to_string();
+        let owner = owner.map(str::to_string);
+        self.write(move |c| {
+            let mut node = find_node(c, &ident)?.ok_or_else(|| not_found("Node", &ident))?;
+            if let Some(holder) = &node.reservation {
+                if owner.as_deref() != Some(holder.as_str()) {
+                    return Err(StoreError::Locked { node: node.uuid.clone(), holder: holder.clone() });
+                }
+            }
+            if let Err(e) = f(&mut node) {
+                return Ok(Err(e));
+            }
+            node.updated_at = Some(ferric_core::model::now());
+            replace(c, &node, "", vec![])?;
+            Ok(Ok(node))
+        })
+        .await
+    }
+
+    /// Take the exclusive lock on a node: `reservation` goes from NULL to `owner`.
+    pub async fn reserve_node(&self, ident: &str, owner: &str) -> Result<Node> {
+        let ident = ident.to_string();
+        let owner = owner.to_string();
+        self.write(move |c| {
+            let node = find_node(c, &ident)?.ok_or_else(|| not_found("Node", &ident))?;
+            let n = c.execute(
+                "UPDATE nodes SET reservation = ?1 WHERE id = ?2 AND reservation IS NULL",
+                rusqlite::params![owner, node.id],
+            )?;
+            if n != 1 {
+                return Err(StoreError::Locked { node: node.uuid, holder: node.reservation.unwrap_or_default() });
+            }
+            Ok(Node { reservation: Some(owner), ..node })
+        })
+        .await
+    }
+
+    /// Write a node that `owner` holds the lock on.
+    pub async fn save_node(&self, mut node: Node, owner: &str) -> Result<Node> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            node.updated_at = Some(ferric_core::model::now());
+            let n = replace(c, &node, " AND reservation = ?", vec![Sql::Text(owner.clone())])?;
+            if n != 1 {
+                let current = get_node_by(c, "uuid", &node.uuid)?.ok_or_else(|| not_found("Node", &node.uuid))?;
+                return Err(StoreError::Locked { node: node.uuid, holder: current.reservation.unwrap_or_default() });
+            }
+            node.reservation = Some(owner);
+            Ok(node)
+        })
+        .await
+    }
+
+    /// Release `owner`'s lock; returns false if it did not hold it.
+    pub async fn release_node(&self, uuid: &str, owner: &str) -> Result<bool> {
+        let uuid = uuid.to_string();
+        let owner = owner.to_string();
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE nodes SET reservation = NULL WHERE uuid = ?1 AND reservation = ?2",
+                rusqlite::params![uuid, owner],
+            )? == 1)
+        })
+        .await
+    }
+
+    /// Drop every lock held by `owner` (a conductor starting after a crash). Returns the nodes.
+    pub async fn clear_reservations(&self, owner: &str) -> Result<Vec<String>> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            let mut stmt = c.prepare("UPDATE nodes SET reservation = NULL WHERE reservation = ?1 RETURNING uuid")?;
+            let rows = stmt.query_map([owner], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Delete a node, its ports and portgroups, refusing if it is locked.
+    pub async fn delete_node(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| {
+            let node = get_node_by(c, "uuid", &uuid)?.ok_or_else(|| not_found("Node", &uuid))?;
+            if let Some(holder) = node.reservation {
+                return Err(StoreError::Locked { node: uuid, holder });
+            }
+            c.execute("DELETE FROM ports WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM portgroups WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM nodes WHERE uuid = ?1", [&uuid])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- ports
+
+    pub async fn create_port(&self, port: Port) -> Result<Port> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &port.node_uuid)?.is_none() {
+                return Err(not_found("Node", &port.node_uuid));
+            }
+            insert(c, port)
+        })
+        .await
+    }
+
+    pub async fn get_port(&self, uuid: &str) -> Result<Port> {
+        let ident = uuid.to_string();
+        self.read(move |c| get_by::<Port>(c, "uuid", &ident)?.ok_or_else(|| not_found("Port", &ident))).await
+    }
+
+    pub async fn get_port_by_address(&self, address: &str) -> Result<Option<Port>> {
+        let a = address.to_string();
+        self.read(move |c| get_by::<Port>(c, "address", &a)).await
+    }
+
+    pub async fn list_ports(&self, f: PortFilter, q: ListQuery) -> Result<Vec<Port>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &f.node_uuid);
+            w.eq("portgroup_uuid", &f.portgroup_uuid);
+            w.eq("address", &f.address);
+            w.any_of("address", &f.addresses);
+            let cols = &["address", "name", "node_uuid", "portgroup_uuid"];
+            let rows = list_rows(c, "ports", cols, "id, data", w, &q, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
+        })
+        .await
+    }
+
+    pub async fn save_port(&self, mut port: Port) -> Result<Port> {
+        self.write(move |c| {
+            port.updated_at = Some(ferric_core::model::now());
+            if replace(c, &port, "", vec![])? != 1 {
+                return Err(not_found("Port", &port.uuid));
+            }
+            Ok(port)
+        })
+        .await
+    }
+
+    pub async fn delete_port(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| match c.execute("DELETE FROM ports WHERE uuid = ?1", [&uuid])? {
+            0 => Err(not_found("Port", &uuid)),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- portgroups
+
+    pub async fn create_portgroup(&self, pg: Portgroup) -> Result<Portgroup> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &pg.node_uuid)?.is_none() {
+                return Err(not_found("Node", &pg.node_uuid));
+            }
+            insert(c, pg)
+        })
+        .await
+    }
+
+    /// A portgroup by UUID or name.
+    pub async fn get_portgroup(&self, ident: &str) -> Result<Portgroup> {
+        let ident = ident.to_string();
+        self.read(move |c| {
+            if let Some(p) = get_by::<Portgroup>(c, "uuid", &ident)? {
+                return Ok(p);
+            }
+            get_by::<Portgroup>(c, "name", &ident)?.ok_or_else(|| not_found("Portgroup", &ident))
+        })
+        .await
+    }
+
+    pub async fn list_portgroups(&self, f: PortgroupFilter, q: ListQuery) -> Result<Vec<Portgroup>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &f.node_uuid);
+            w.eq("address", &f.address);
+            let cols = &["name", "address", "node_uuid"];
+            let rows =
+                list_rows(c, "portgroups", cols, "id, data", w, &q, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
+        })
+        .await
+    }
+
+    pub async fn save_portgroup(&self, mut pg: Portgroup) -> Result<Portgroup> {
+        self.write(move |c| {
+            pg.updated_at = Some(ferric_core::model::now());
+            if replace(c, &pg, "", vec![])? != 1 {
+                return Err(not_found("Portgroup", &pg.uuid));
+            }
+            // Ports follow their group's node.
+            Ok(pg)
+        })
+        .await
+    }
+
+    /// Delete a portgroup; refuses (returns the member count) while ports still belong to it.
+    pub async fn delete_portgroup(&self, uuid: &str) -> Result<usize> {
+        let uuid = uuid.to_string();
+        self.write(move |c| {
+            let members: i64 = c.query_row("SELECT COUNT(*) FROM ports WHERE portgroup_uuid = ?1", [&uuid], |r| r.get(0))?;
+            if members > 0 {
+                return Ok(members as usize);
+            }
+            match c.execute("DELETE FROM portgroups WHERE uuid = ?1", [&uuid])? {
+                0 => Err(not_found("Portgroup", &uuid)),
+                _ => Ok(0),
+            }
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- chassis
+
+    pub async fn create_chassis(&self, ch: Chassis) -> Result<Chassis> {
+        self.write(move |c| insert(c, ch)).await
+    }
+
+    pub async fn get_chassis(&self, uuid: &str) -> Result<Chassis> {
+        let ident = uuid.to_string();
+        self.read(move |c| get_by::<Chassis>(c, "uuid", &ident)?.ok_or_else(|| not_found("Chassis", &ident))).await
+    }
+
+    pub async fn list_chassis(&self, q: ListQuery) -> Result<Vec<Chassis>> {
+        self.read(move |c| {
+            let rows = list_rows(c, "chassis", &[], "id, data", Where::default(), &q, |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
+        })
+        .await
+    }
+
+    pub async fn save_chassis(&self, mut ch: Chassis) -> Result<Chassis> {
+        self.write(move |c| {
+            ch.updated_at = Some(ferric_core::model::now());
+            if replace(c, &ch, "", vec![])? != 1 {
+                return Err(not_found("Chassis", &ch.uuid));
+            }
+            Ok(ch)
+        })
+        .await
+    }
+
+    /// Delete a chassis; refuses (returns the node count) while nodes belong to it.
+    pub async fn delete_chassis(&self, uuid: &str) -> Result<usize> {
+        let uuid = uuid.to_string();
+        self.write(move |c| {
+            let members: i64 = c.query_row(
+                "SELECT COUNT(*) FROM nodes WHERE json_extract(data, '$.chassis_uuid') = ?1",
+                [&uuid],
+                |r| r.get(0),
+            )?;
+            if members > 0 {
+                return Ok(members as usize);
+            }
+            match c.execute("DELETE FROM chassis WHERE uuid = ?1", [&uuid])? {
+                0 => Err(not_found("Chassis", &uuid)),
+                _ => Ok(0),
+            }
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- conductors
+
+    pub async fn register_conductor(&self, cond: Conductor) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO conductors (hostname, data) VALUES (?1, ?2)
+                 ON CONFLICT(hostname) DO UPDATE SET data = excluded.data",
+                rusqlite::params![cond.hostname, serde_json::to_string(&cond)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_conductors(&self) -> Result<Vec<Conductor>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM conductors ORDER BY hostname")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.map(|d| Ok(serde_json::from_str(&d?)?)).collect()
+        })
+        .await
+    }
+}

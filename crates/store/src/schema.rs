@@ -1,0 +1,55 @@
+//! Schema migrations, applied in order on open. Never edit a released migration; add one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT UNIQUE,
+        instance_uuid TEXT UNIQUE,
+        reservation TEXT,
+        provision_state TEXT NOT NULL,
+        driver TEXT NOT NULL,
+        maintenance INTEGER NOT NULL DEFAULT 0,
+        conductor_group TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL
+    );
+    CREATE INDEX nodes_provision_state ON nodes(provision_state);
+    CREATE INDEX nodes_reservation ON nodes(reservation) WHERE reservation IS NOT NULL;
+    CREATE INDEX nodes_driver ON nodes(driver);
+
+    CREATE TABLE ports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL UNIQUE,
+        name TEXT UNIQUE,
+        node_uuid TEXT NOT NULL,
+        portgroup_uuid TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX ports_node ON ports(node_uuid);
+    CREATE INDEX ports_portgroup ON ports(portgroup_uuid);
+
+    CREATE TABLE portgroups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT UNIQUE,
+        address TEXT UNIQUE,
+        node_uuid TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX portgroups_node ON portgroups(node_uuid);
+
+    CREATE TABLE chassis (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+
+    CREATE TABLE conductors (
+        hostname TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    "#,
+];
