@@ -1,1 +1,376 @@
-//! placeholder
+//! The conductor: it changes nodes. Every change of a node's provision or power state runs here,
+//! under the node's exclusive lock (a reservation in the store owned by this conductor's host
+//! name), on a bounded pool of workers.
+//!
+//! * `provision()` checks the verb against the state machine, takes the lock, fires the first
+//!   event and returns at once (the API answers 202); the rest of the flow runs on a worker that
+//!   releases the lock when it ends.
+//! * On start the conductor clears the locks its previous life left behind and fails nodes
+//!   stuck in transient states (Ironic's `_correct_stuck_states`).
+//! * Periodic tasks (registered in [`periodic`]) watch every wait state's timeout.
+//!
+//! Architecture invariant: the conductor knows the store, the drivers and the core's state
+//! machine, never HTTP or wire JSON.
+
+mod flows;
+pub mod periodic;
+
+use ferric_core::{fsm, Dict, Event, Node, PowerState, ProvisionState};
+use ferric_drivers::{DriverError, Registry};
+use ferric_store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct ConductorConfig {
+    /// This conductor's name; it owns the locks it takes under this name.
+    pub host: String,
+    pub conductor_group: String,
+    /// Concurrent node tasks; beyond that the API answers 503 NoFreeConductorWorker.
+    pub workers: usize,
+    pub node_locked_retry_attempts: u32,
+    pub node_locked_retry_interval: Duration,
+    /// `[conductor]automated_clean`.
+    pub automated_clean: bool,
+    pub allow_deleting_available_nodes: bool,
+    /// Wait-state timeouts (0 disables one).
+    pub deploy_callback_timeout: Duration,
+    pub clean_callback_timeout: Duration,
+    pub inspect_wait_timeout: Duration,
+    pub rescue_callback_timeout: Duration,
+    pub service_callback_timeout: Duration,
+    /// How often wait states are checked for time-outs.
+    pub check_timeouts_interval: Duration,
+    /// How often this conductor refreshes its registration.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for ConductorConfig {
+    fn default() -> Self {
+        ConductorConfig {
+            host: "localhost".into(),
+            conductor_group: String::new(),
+            workers: 100,
+            node_locked_retry_attempts: 3,
+            node_locked_retry_interval: Duration::from_secs(1),
+            automated_clean: true,
+            allow_deleting_available_nodes: true,
+            deploy_callback_timeout: Duration::from_secs(1800),
+            clean_callback_timeout: Duration::from_secs(1800),
+            inspect_wait_timeout: Duration::from_secs(1800),
+            rescue_callback_timeout: Duration::from_secs(1800),
+            service_callback_timeout: Duration::from_secs(1800),
+            check_timeouts_interval: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Errors the API turns into Ironic's faults and status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ConductorError {
+    #[error("{kind} {ident} could not be found.")]
+    NotFound { kind: &'static str, ident: String },
+    /// 409
+    #[error("Node {node} is locked by host {holder}, please retry after the current operation is completed.")]
+    NodeLocked { node: String, holder: String },
+    /// 503
+    #[error("Requested action cannot be performed due to lack of free conductor workers.")]
+    NoFreeWorker,
+    /// 400
+    #[error("The requested action \"{verb}\" can not be performed on node \"{node}\" while it is in state \"{state}\".")]
+    InvalidState { verb: String, node: String, state: String },
+    /// 400
+    #[error("{0}")]
+    Invalid(String),
+    /// 400
+    #[error("The node {0} is in maintenance mode and cannot be used for this operation.")]
+    InMaintenance(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 500
+    #[error("{0}")]
+    Driver(String),
+    /// 500
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ConductorError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, ident } => ConductorError::NotFound { kind, ident },
+            StoreError::Locked { node, holder } => ConductorError::NodeLocked { node, holder },
+            other => ConductorError::Store(other),
+        }
+    }
+}
+
+impl From<DriverError> for ConductorError {
+    fn from(e: DriverError) -> Self {
+        match e {
+            DriverError::InvalidParameter(m) | DriverError::Unsupported(m) => ConductorError::Invalid(m),
+            DriverError::Failed(m) => ConductorError::Driver(m),
+        }
+    }
+}
+
+pub type CResult<T> = Result<T, ConductorError>;
+
+/// Arguments of a provision request besides the verb.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionArgs {
+    pub clean_steps: Option<Vec<Dict>>,
+    pub deploy_steps: Option<Vec<Dict>>,
+    pub service_steps: Option<Vec<Dict>>,
+    pub configdrive: Option<serde_json::Value>,
+    pub rescue_password: Option<String>,
+    pub disable_ramdisk: Option<bool>,
+}
+
+#[derive(Clone)]
+pub struct Conductor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    drivers: Registry,
+    config: ConductorConfig,
+    workers: Arc<Semaphore>,
+}
+
+/// The lock and worker a task holds; dropping it releases the worker, and [`Task::finish`]
+/// releases the lock.
+pub(crate) struct Task {
+    pub node: Node,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Conductor {
+    pub fn new(store: Store, drivers: Registry, config: ConductorConfig) -> Conductor {
+        let workers = Arc::new(Semaphore::new(config.workers.max(1)));
+        Conductor { inner: Arc::new(Inner { store, drivers, config, workers }) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn drivers(&self) -> &Registry {
+        &self.inner.drivers
+    }
+    pub fn config(&self) -> &ConductorConfig {
+        &self.inner.config
+    }
+    pub fn host(&self) -> &str {
+        &self.inner.config.host
+    }
+    /// Workers free right now.
+    pub fn free_workers(&self) -> usize {
+        self.inner.workers.available_permits()
+    }
+
+    /// Register this conductor, clear its stale locks, fail nodes stuck in transient states.
+    /// Returns the UUIDs of the nodes it had to fail.
+    pub async fn start_up(&self) -> CResult<Vec<String>> {
+        self.register(true).await?;
+        let host = self.host().to_string();
+        let cleared = self.inner.store.clear_reservations(&host).await?;
+        if !cleared.is_empty() {
+            tracing::warn!(count = cleared.len(), "cleared locks left by a previous run of this conductor");
+        }
+        let stuck: Vec<String> = ProvisionState::ALL
+            .iter()
+            .filter(|s| s.is_stuck_on_restart())
+            .map(|s| s.as_str().to_string())
+            .collect();
+        let nodes = self
+            .inner
+            .store
+            .list_nodes(
+                ferric_store::NodeFilter { provision_states: Some(stuck), ..Default::default() },
+                Default::default(),
+            )
+            .await?;
+        let mut failed = Vec::new();
+        for node in nodes {
+            if node.reservation.as_deref().is_some_and(|h| h != host) {
+                continue; // another live conductor owns it
+            }
+            let state = node.provision_state;
+            let r = self
+                .inner
+                .store
+                .update_node(&node.uuid, None, move |n| {
+                    if n.provision_state != state {
+                        return Err(());
+                    }
+                    let t = fsm::fire(state, Event::Fail, None).ok_or(())?;
+                    n.apply_transition(t, ferric_core::model::now());
+                    n.last_error = Some(format!(
+                        "The conductor restarted while the node was in state \"{state}\"; the operation was not completed."
+                    ));
+                    Ok(())
+                })
+                .await?;
+            if r.is_ok() {
+                tracing::warn!(node = %node.uuid, state = %state, "failed a node stuck in a transient state");
+                failed.push(node.uuid);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Refresh this conductor's row (its heartbeat).
+    pub async fn register(&self, online: bool) -> CResult<()> {
+        let now = ferric_core::model::now();
+        self.inner
+            .store
+            .register_conductor(ferric_core::Conductor {
+                hostname: self.host().to_string(),
+                conductor_group: self.inner.config.conductor_group.clone(),
+                online,
+                drivers: self.inner.drivers.hardware_types.keys().map(|s| s.to_string()).collect(),
+                created_at: now,
+                updated_at: Some(now),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Take a worker and the node's lock (retrying as Ironic does), or fail with 503/409.
+    pub(crate) async fn acquire(&self, ident: &str) -> CResult<Task> {
+        let permit = self.inner.workers.clone().try_acquire_owned().map_err(|_| ConductorError::NoFreeWorker)?;
+        let mut attempt = 0;
+        loop {
+            match self.inner.store.reserve_node(ident, self.host()).await {
+                Ok(node) => return Ok(Task { node, _permit: permit }),
+                Err(StoreError::Locked { .. }) if attempt + 1 < self.inner.config.node_locked_retry_attempts => {
+                    attempt += 1;
+                    tokio::time::sleep(self.inner.config.node_locked_retry_interval).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Save the task's node (it must hold the lock).
+    pub(crate) async fn save(&self, task: &mut Task) -> CResult<()> {
+        task.node = self.inner.store.save_node(task.node.clone(), self.host()).await?;
+        Ok(())
+    }
+
+    /// Save and release the lock.
+    pub(crate) async fn finish(&self, mut task: Task) {
+        if let Err(e) = self.save(&mut task).await {
+            tracing::error!(node = %task.node.uuid, error = %e, "could not save node at the end of a task");
+        }
+        if let Err(e) = self.inner.store.release_node(&task.node.uuid, self.host()).await {
+            tracing::error!(node = %task.node.uuid, error = %e, "could not release node lock");
+        }
+    }
+
+    /// Fire `event` on the task's node; an illegal event is a bug in a flow.
+    pub(crate) fn fire(&self, task: &mut Task, event: Event, target: Option<ProvisionState>) -> CResult<()> {
+        let from = task.node.provision_state;
+        let t = fsm::fire(from, event, target).ok_or_else(|| ConductorError::InvalidState {
+            verb: event.to_string(),
+            node: task.node.uuid.clone(),
+            state: from.to_string(),
+        })?;
+        task.node.apply_transition(t, ferric_core::model::now());
+        Ok(())
+    }
+
+    /// `PUT /v1/nodes/{id}/states/power`. Returns once the request is accepted.
+    pub async fn change_power_state(&self, ident: &str, target: PowerState, timeout: Option<u64>) -> CResult<()> {
+        let mut task = self.acquire(ident).await?;
+        let driver = match self.inner.drivers.driver_for(&task.node) {
+            Ok(d) => d,
+            Err(e) => {
+                self.finish(task).await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = driver.power.validate(&task.node) {
+            self.finish(task).await;
+            return Err(e.into());
+        }
+        if !driver.power.supported_power_states().contains(&target) {
+            self.finish(task).await;
+            return Err(ConductorError::Invalid(format!(
+                "The requested power state {target} is not supported by the power interface of node {}",
+                ident
+            )));
+        }
+        task.node.target_power_state = Some(match target {
+            PowerState::Rebooting | PowerState::SoftRebooting => PowerState::On,
+            PowerState::SoftPowerOff => PowerState::Off,
+            t => t,
+        });
+        task.node.last_error = None;
+        self.save(&mut task).await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let r = driver.power.set_power_state(&task.node, target, timeout).await;
+            match r {
+                Ok(state) => {
+                    if task.node.power_state != Some(state) {
+                        task.node.driver_internal_info.insert(
+                            "last_power_state_change".into(),
+                            ferric_core::model::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string().into(),
+                        );
+                    }
+                    task.node.power_state = Some(state);
+                }
+                Err(e) => {
+                    task.node.last_error = Some(format!("Failed to change power state to '{target}': {e}"));
+                }
+            }
+            task.node.target_power_state = None;
+            this.finish(task).await;
+        });
+        Ok(())
+    }
+
+    /// Set the boot device (synchronous, under the lock).
+    pub async fn set_boot_device(&self, ident: &str, device: &str, persistent: bool) -> CResult<()> {
+        let mut task = self.acquire(ident).await?;
+        let r = async {
+            let driver = self.inner.drivers.driver_for(&task.node)?;
+            driver.management.validate(&task.node)?;
+            driver.management.set_boot_device(&task.node, device, persistent).await?;
+            if driver.hardware_type == "fake-hardware" {
+                ferric_drivers::fake::remember_boot_device(&mut task.node, device, persistent);
+            }
+            Ok::<(), ConductorError>(())
+        }
+        .await;
+        self.finish(task).await;
+        r
+    }
+
+    pub async fn get_boot_device(&self, ident: &str) -> CResult<(Option<String>, Option<bool>)> {
+        let node = self.inner.store.get_node(ident).await?;
+        let driver = self.inner.drivers.driver_for(&node)?;
+        Ok(driver.management.get_boot_device(&node).await?)
+    }
+
+    pub async fn supported_boot_devices(&self, ident: &str) -> CResult<Vec<&'static str>> {
+        let node = self.inner.store.get_node(ident).await?;
+        let driver = self.inner.drivers.driver_for(&node)?;
+        Ok(driver.management.supported_boot_devices(&node))
+    }
+
+    /// `GET /v1/nodes/{id}/validate`: per interface, `Ok` or the reason it is not usable.
+    pub async fn validate(&self, ident: &str) -> CResult<Vec<(&'static str, Result<(), String>)>> {
+        let node = self.inner.store.get_node(ident).await?;
+        let driver = self.inner.drivers.driver_for(&node)?;
+        Ok(driver.validate_all(&node).into_iter().map(|(k, r)| (k, r.map_err(|e| e.to_string()))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests;

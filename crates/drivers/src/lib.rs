@@ -1,1 +1,232 @@
-//! placeholder
+//! Hardware types and their interfaces, after Ironic: a hardware type (e.g. `fake-hardware`)
+//! lists, for each interface kind (power, management, boot, deploy, inspect, ...), the
+//! implementations it supports and which is the default. A node picks one implementation per
+//! kind. The conductor calls interfaces through the traits here; it never knows which BMC
+//! protocol is behind them.
+//!
+//! Architecture invariant: drivers know nodes (core types) and their BMCs, but not the store,
+//! HTTP or the state machine; they report outcomes and the conductor applies them.
+
+pub mod fake;
+
+use ferric_core::{Dict, Node, PowerState};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DriverError {
+    /// Bad or missing `driver_info` and the like: the operator must fix the node.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The operation is not supported by this interface implementation.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The hardware or BMC failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type DResult<T> = Result<T, DriverError>;
+
+/// Boot devices (`ironic/common/boot_devices.py`).
+pub const BOOT_DEVICES: &[&str] = &["pxe", "disk", "cdrom", "bios", "safe", "wanboot", "uefi http"];
+
+/// A step (clean, deploy, service) an interface offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub interface: &'static str,
+    pub step: &'static str,
+    pub priority: i64,
+    pub abortable: bool,
+    pub argsinfo: Option<Value>,
+}
+
+/// What an asynchronous-capable operation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished.
+    Done,
+    /// Started; a call-back (agent heartbeat, inspection report) will finish it.
+    Wait,
+}
+
+pub trait PowerInterface: Send + Sync {
+    fn properties(&self) -> Dict {
+        Dict::new()
+    }
+    fn validate(&self, node: &Node) -> DResult<()>;
+    fn get_power_state<'a>(&'a self, node: &'a Node) -> BoxFut<'a, DResult<PowerState>>;
+    /// Set `target` (on, off, soft off); `Rebooting`/`SoftRebooting` end powered on.
+    fn set_power_state<'a>(&'a self, node: &'a Node, target: PowerState, timeout: Option<u64>)
+        -> BoxFut<'a, DResult<PowerState>>;
+    fn supported_power_states(&self) -> Vec<PowerState> {
+        vec![PowerState::On, PowerState::Off, PowerState::Rebooting]
+    }
+}
+
+pub trait ManagementInterface: Send + Sync {
+    fn properties(&self) -> Dict {
+        Dict::new()
+    }
+    fn validate(&self, node: &Node) -> DResult<()>;
+    fn supported_boot_devices(&self, node: &Node) -> Vec<&'static str>;
+    /// Returns `(boot_device, persistent)`; `None` when the BMC cannot tell.
+    fn get_boot_device<'a>(&'a self, node: &'a Node) -> BoxFut<'a, DResult<(Option<String>, Option<bool>)>>;
+    fn set_boot_device<'a>(&'a self, node: &'a Node, device: &'a str, persistent: bool) -> BoxFut<'a, DResult<()>>;
+}
+
+/// Deploy, boot, inspect, raid, bios, rescue, vendor... share this shape: validate, steps, and
+/// the per-kind operations the conductor runs through [`Driver::run`].
+pub trait GenericInterface: Send + Sync {
+    fn properties(&self) -> Dict {
+        Dict::new()
+    }
+    fn validate(&self, node: &Node) -> DResult<()>;
+    /// Clean steps this implementation offers.
+    fn clean_steps(&self) -> Vec<Step> {
+        Vec::new()
+    }
+    /// Run a named operation (`deploy`, `tear_down`, `inspect_hardware`, a step name, ...).
+    fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>>;
+}
+
+/// The implementations of every interface kind, by name.
+#[derive(Clone, Default)]
+pub struct Implementations {
+    pub power: BTreeMap<&'static str, Arc<dyn PowerInterface>>,
+    pub management: BTreeMap<&'static str, Arc<dyn ManagementInterface>>,
+    /// Every other kind: kind -> name -> implementation.
+    pub generic: BTreeMap<&'static str, BTreeMap<&'static str, Arc<dyn GenericInterface>>>,
+}
+
+/// A hardware type: for each interface kind, the supported implementations, default first.
+#[derive(Debug, Clone)]
+pub struct HardwareType {
+    pub name: &'static str,
+    pub supported: BTreeMap<&'static str, Vec<&'static str>>,
+}
+
+impl HardwareType {
+    pub fn default_for(&self, kind: &str) -> Option<&'static str> {
+        self.supported.get(kind).and_then(|v| v.first().copied())
+    }
+    pub fn supports(&self, kind: &str, name: &str) -> bool {
+        self.supported.get(kind).is_some_and(|v| v.contains(&name))
+    }
+}
+
+/// A node's driver, resolved: the implementations it uses.
+#[derive(Clone)]
+pub struct Driver {
+    pub hardware_type: &'static str,
+    pub power: Arc<dyn PowerInterface>,
+    pub management: Arc<dyn ManagementInterface>,
+    pub generic: BTreeMap<&'static str, Arc<dyn GenericInterface>>,
+}
+
+impl Driver {
+    pub fn interface(&self, kind: &str) -> Option<&Arc<dyn GenericInterface>> {
+        self.generic.get(kind)
+    }
+
+    /// Validate every interface; `(kind, Ok | Err(reason))` in Ironic's order.
+    pub fn validate_all(&self, node: &Node) -> Vec<(&'static str, DResult<()>)> {
+        let mut out = Vec::new();
+        for kind in ferric_core::Interfaces::KINDS {
+            let r = match kind {
+                "power" => self.power.validate(node),
+                "management" => self.management.validate(node),
+                k => match self.generic.get(k) {
+                    Some(i) => i.validate(node),
+                    None => Err(DriverError::Unsupported(format!("{k} interface is not enabled"))),
+                },
+            };
+            out.push((kind, r));
+        }
+        out
+    }
+
+    /// Clean steps offered by all interfaces, highest priority first.
+    pub fn clean_steps(&self) -> Vec<Step> {
+        let mut steps: Vec<Step> = self.generic.values().flat_map(|i| i.clean_steps()).collect();
+        steps.sort_by(|a, b| b.priority.cmp(&a.priority));
+        steps
+    }
+}
+
+/// The enabled hardware types and interface implementations (Ironic's `enabled_*` options).
+#[derive(Clone)]
+pub struct Registry {
+    pub hardware_types: BTreeMap<&'static str, HardwareType>,
+    pub impls: Implementations,
+}
+
+impl Registry {
+    /// Every hardware type ferric ships, enabled.
+    pub fn builtin() -> Registry {
+        let mut impls = Implementations::default();
+        fake::register(&mut impls);
+        let mut hardware_types = BTreeMap::new();
+        let ft = fake::hardware_type();
+        hardware_types.insert(ft.name, ft);
+        Registry { hardware_types, impls }
+    }
+
+    pub fn hardware_type(&self, name: &str) -> Option<&HardwareType> {
+        self.hardware_types.get(name)
+    }
+
+    /// Resolve a node's driver from its hardware type and chosen interfaces.
+    pub fn driver_for(&self, node: &Node) -> DResult<Driver> {
+        let ht = self
+            .hardware_type(&node.driver)
+            .ok_or_else(|| DriverError::InvalidParameter(format!("Hardware type {} is not enabled", node.driver)))?;
+        let pick = |kind: &str| -> String {
+            let chosen = node.interfaces.get(kind).unwrap_or_default();
+            if chosen.is_empty() {
+                ht.default_for(kind).unwrap_or_default().to_string()
+            } else {
+                chosen.to_string()
+            }
+        };
+        let missing = |kind: &str, name: &str| {
+            DriverError::InvalidParameter(format!("Interface {kind}={name} is not enabled for hardware type {}", ht.name))
+        };
+        let p = pick("power");
+        let power = self.impls.power.get(p.as_str()).cloned().ok_or_else(|| missing("power", &p))?;
+        let m = pick("management");
+        let management = self.impls.management.get(m.as_str()).cloned().ok_or_else(|| missing("management", &m))?;
+        let mut generic = BTreeMap::new();
+        for kind in ferric_core::Interfaces::KINDS {
+            if kind == "power" || kind == "management" {
+                continue;
+            }
+            let name = pick(kind);
+            if let Some(i) = self.impls.generic.get(kind).and_then(|m| m.get(name.as_str())) {
+                generic.insert(kind, i.clone());
+            }
+        }
+        Ok(Driver { hardware_type: ht.name, power, management, generic })
+    }
+
+    /// `GET /v1/drivers/{name}/properties`: the union of the default interfaces' properties.
+    pub fn properties(&self, hardware_type: &str) -> Option<Dict> {
+        let ht = self.hardware_type(hardware_type)?;
+        let mut out = Dict::new();
+        for (kind, names) in &ht.supported {
+            let Some(name) = names.first() else { continue };
+            let props = match *kind {
+                "power" => self.impls.power.get(name).map(|i| i.properties()),
+                "management" => self.impls.management.get(name).map(|i| i.properties()),
+                k => self.impls.generic.get(k).and_then(|m| m.get(name)).map(|i| i.properties()),
+            };
+            out.extend(props.unwrap_or_default());
+        }
+        Some(out)
+    }
+}

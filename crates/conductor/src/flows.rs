@@ -1,0 +1,351 @@
+//! Provision flows: what each verb does after the first transition, on a worker.
+
+use crate::{CResult, Conductor, ConductorError, ProvisionArgs, Task};
+use ferric_core::{fsm, model::now, Dict, Event, ProvisionState as S};
+use ferric_drivers::{Driver, Outcome};
+use serde_json::Value;
+
+impl Conductor {
+    /// `PUT /v1/nodes/{id}/states/provision`: validate, lock, fire the verb, and run the rest
+    /// of the flow on a worker. Returns once the request is accepted.
+    pub async fn provision(&self, ident: &str, verb: Event, args: ProvisionArgs) -> CResult<()> {
+        // Cheap checks first, without the lock, for Ironic's error precedence: an illegal verb
+        // on a locked node is a 409, otherwise a 400.
+        let node = self.store().get_node(ident).await?;
+        self.check_verb(&node, verb, &args)?;
+        let mut task = self.acquire(ident).await?;
+        if let Err(e) = self.check_verb(&task.node, verb, &args) {
+            self.finish(task).await;
+            return Err(e);
+        }
+        let driver = match self.drivers().driver_for(&task.node) {
+            Ok(d) => d,
+            Err(e) => {
+                self.finish(task).await;
+                return Err(e.into());
+            }
+        };
+        // Synchronous verbs: one transition and done.
+        let from = task.node.provision_state;
+        let synchronous = match verb {
+            Event::Abort => {
+                task.node.last_error = Some(abort_message(from, &task.node.uuid));
+                Some(Event::Abort)
+            }
+            Event::Unhold => Some(Event::Unhold),
+            Event::Manage if from != S::Enroll => Some(Event::Manage),
+            _ => None,
+        };
+        if let Some(ev) = synchronous {
+            let r = self.fire(&mut task, ev, None);
+            if from.is_wait() && ev == Event::Abort {
+                clear_steps(&mut task.node);
+            }
+            self.finish(task).await;
+            return r;
+        }
+        let target = match verb {
+            Event::Clean => Some(S::Manageable),
+            _ => None,
+        };
+        if let Err(e) = self.fire(&mut task, verb, target) {
+            self.finish(task).await;
+            return Err(e);
+        }
+        task.node.last_error = None;
+        if let Err(e) = self.save(&mut task).await {
+            self.finish(task).await;
+            return Err(e);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let uuid = task.node.uuid.clone();
+            let result = this.run_flow(&mut task, &driver, verb, &args).await;
+            if let Err(e) = result {
+                tracing::warn!(node = %uuid, verb = %verb, error = %e, "provision flow failed");
+                let msg = e.to_string();
+                if fsm::next_state(task.node.provision_state, Event::Fail).is_some() {
+                    let _ = this.fire(&mut task, Event::Fail, None);
+                }
+                task.node.last_error = Some(msg);
+            }
+            this.finish(task).await;
+        });
+        Ok(())
+    }
+
+    fn check_verb(&self, node: &ferric_core::Node, verb: Event, args: &ProvisionArgs) -> CResult<()> {
+        if fsm::next_state(node.provision_state, verb).is_none() {
+            if let Some(holder) = &node.reservation {
+                return Err(ConductorError::NodeLocked { node: node.uuid.clone(), holder: holder.clone() });
+            }
+            return Err(ConductorError::InvalidState {
+                verb: verb.to_string(),
+                node: node.uuid.clone(),
+                state: node.provision_state.to_string(),
+            });
+        }
+        if node.maintenance
+            && matches!(verb, Event::Deploy | Event::Rebuild | Event::Clean | Event::Rescue | Event::Unrescue | Event::Service)
+        {
+            return Err(ConductorError::InMaintenance(node.uuid.clone()));
+        }
+        match verb {
+            Event::Clean if args.clean_steps.is_none() => {
+                return Err(ConductorError::Invalid(
+                    "\"clean_steps\" is required when setting target provision state to clean".into(),
+                ))
+            }
+            Event::Service if args.service_steps.is_none() => {
+                return Err(ConductorError::Invalid(
+                    "\"service_steps\" is required when setting target provision state to service".into(),
+                ))
+            }
+            Event::Rescue if args.rescue_password.as_deref().unwrap_or("").is_empty() => {
+                return Err(ConductorError::Invalid(
+                    "A non-empty \"rescue_password\" is required when setting target provision state to rescue".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(steps) = &args.clean_steps {
+            let driver = self.drivers().driver_for(node)?;
+            let offered = driver.clean_steps();
+            for s in steps {
+                let iface = s.get("interface").and_then(Value::as_str).unwrap_or("");
+                let name = s.get("step").and_then(Value::as_str).unwrap_or("");
+                if !offered.iter().any(|o| o.interface == iface && o.step == name) {
+                    return Err(ConductorError::Invalid(format!(
+                        "Node {} does not support the clean step \"{name}\" of interface \"{iface}\"",
+                        node.uuid
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_flow(&self, task: &mut Task, driver: &Driver, verb: Event, args: &ProvisionArgs) -> CResult<()> {
+        let empty = Dict::new();
+        match verb {
+            Event::Manage => {
+                // enroll -> verifying: prove we can talk to the BMC.
+                driver.power.validate(&task.node).map_err(|e| {
+                    ConductorError::Invalid(format!("Failed to validate power driver interface for node {}. Error: {e}", task.node.uuid))
+                })?;
+                let state = driver.power.get_power_state(&task.node).await.map_err(|e| {
+                    ConductorError::Driver(format!("Failed to get power state for node {}. Error: {e}", task.node.uuid))
+                })?;
+                task.node.power_state = Some(state);
+                self.fire(task, Event::Done, None)
+            }
+            Event::Inspect => {
+                task.node.inspection_started_at = Some(now());
+                task.node.inspection_finished_at = None;
+                self.save(task).await?;
+                let iface = driver.interface("inspect").ok_or_else(|| ConductorError::Invalid("no inspect interface".into()))?;
+                iface.validate(&task.node)?;
+                match iface.run(&mut task.node, "inspect_hardware", &empty).await? {
+                    Outcome::Done => {
+                        task.node.inspection_finished_at = Some(now());
+                        task.node.inspection_started_at = None;
+                        self.fire(task, Event::Done, None)
+                    }
+                    Outcome::Wait => self.fire(task, Event::Wait, None),
+                }
+            }
+            Event::Provide => self.clean(task, driver, None).await,
+            Event::Clean => self.clean(task, driver, args.clean_steps.clone()).await,
+            Event::Deploy | Event::Rebuild => {
+                if let Some(cd) = &args.configdrive {
+                    task.node.instance_info.insert("configdrive".into(), cd.clone());
+                }
+                let iface = driver.interface("deploy").ok_or_else(|| ConductorError::Invalid("no deploy interface".into()))?;
+                iface.validate(&task.node)?;
+                match iface.run(&mut task.node, "deploy", &empty).await? {
+                    Outcome::Done => {
+                        task.node.deploy_step = Dict::new();
+                        self.fire(task, Event::Done, None)
+                    }
+                    Outcome::Wait => self.fire(task, Event::Wait, None),
+                }
+            }
+            Event::Delete => {
+                if let Some(iface) = driver.interface("deploy") {
+                    iface.run(&mut task.node, "tear_down", &empty).await?;
+                }
+                task.node.instance_info = Dict::new();
+                task.node.instance_uuid = None;
+                task.node.driver_internal_info.remove("deploy_steps");
+                self.fire(task, Event::Clean, None)?;
+                self.save(task).await?;
+                self.clean(task, driver, None).await
+            }
+            Event::Adopt => {
+                let iface = driver.interface("deploy").ok_or_else(|| ConductorError::Invalid("no deploy interface".into()))?;
+                iface.validate(&task.node)?;
+                iface.run(&mut task.node, "take_over", &empty).await?;
+                self.fire(task, Event::Done, None)
+            }
+            Event::Rescue | Event::Unrescue => {
+                let op = if verb == Event::Rescue { "rescue" } else { "unrescue" };
+                let iface = driver.interface("rescue").ok_or_else(|| ConductorError::Invalid("no rescue interface".into()))?;
+                iface.validate(&task.node)?;
+                if let Some(pw) = &args.rescue_password {
+                    // Kept only for the rescue ramdisk; never returned by the API.
+                    task.node.instance_info.insert("rescue_password".into(), Value::String(pw.clone()));
+                }
+                match iface.run(&mut task.node, op, &empty).await? {
+                    Outcome::Done => self.fire(task, Event::Done, None),
+                    Outcome::Wait => self.fire(task, Event::Wait, None),
+                }
+            }
+            Event::Service => {
+                for step in args.service_steps.clone().unwrap_or_default() {
+                    task.node.service_step = step.clone();
+                    self.save(task).await?;
+                    self.run_step(task, driver, &step).await?;
+                }
+                task.node.service_step = Dict::new();
+                self.fire(task, Event::Done, None)
+            }
+            other => Err(ConductorError::Invalid(format!("verb {other} has no flow"))),
+        }
+    }
+
+    /// Automated cleaning (`steps` = None) or manual cleaning with the given steps.
+    async fn clean(&self, task: &mut Task, driver: &Driver, steps: Option<Vec<Dict>>) -> CResult<()> {
+        let manual = steps.is_some();
+        let steps: Vec<Dict> = match steps {
+            Some(s) => s,
+            None => {
+                let enabled = task.node.automated_clean.unwrap_or(self.config().automated_clean);
+                if !enabled {
+                    Vec::new()
+                } else {
+                    driver
+                        .clean_steps()
+                        .into_iter()
+                        .filter(|s| s.priority > 0)
+                        .map(|s| {
+                            let mut d = Dict::new();
+                            d.insert("interface".into(), s.interface.into());
+                            d.insert("step".into(), s.step.into());
+                            d.insert("priority".into(), s.priority.into());
+                            d.insert("args".into(), Value::Object(Dict::new()));
+                            d
+                        })
+                        .collect()
+                }
+            }
+        };
+        for step in steps {
+            task.node.clean_step = step.clone();
+            self.save(task).await?;
+            self.run_step(task, driver, &step).await?;
+        }
+        task.node.clean_step = Dict::new();
+        task.node.driver_internal_info.remove("clean_steps");
+        if manual {
+            self.fire(task, Event::Manage, None)
+        } else {
+            self.fire(task, Event::Done, None)
+        }
+    }
+
+    async fn run_step(&self, task: &mut Task, driver: &Driver, step: &Dict) -> CResult<()> {
+        let iface_name = step.get("interface").and_then(Value::as_str).unwrap_or("");
+        let name = step.get("step").and_then(Value::as_str).unwrap_or("").to_string();
+        let args = step.get("args").and_then(Value::as_object).cloned().unwrap_or_default();
+        let iface = driver
+            .interface(iface_name)
+            .ok_or_else(|| ConductorError::Invalid(format!("interface {iface_name} is not available")))?;
+        match iface.run(&mut task.node, &name, &args).await? {
+            Outcome::Done => Ok(()),
+            Outcome::Wait => Err(ConductorError::Invalid(format!(
+                "step {iface_name}.{name} waits for a call-back, which this conductor cannot receive yet"
+            ))),
+        }
+    }
+
+    /// Fail nodes whose wait state outlived its timeout. Returns the nodes failed.
+    pub async fn check_wait_timeouts(&self) -> CResult<Vec<String>> {
+        let cfg = self.config().clone();
+        let limits = [
+            (S::DeployWait, cfg.deploy_callback_timeout),
+            (S::CleanWait, cfg.clean_callback_timeout),
+            (S::InspectWait, cfg.inspect_wait_timeout),
+            (S::RescueWait, cfg.rescue_callback_timeout),
+            (S::ServiceWait, cfg.service_callback_timeout),
+        ];
+        let states = limits.iter().filter(|(_, t)| !t.is_zero()).map(|(s, _)| s.as_str().to_string()).collect();
+        let nodes = self
+            .store()
+            .list_nodes(ferric_store::NodeFilter { provision_states: Some(states), ..Default::default() }, Default::default())
+            .await?;
+        let now = now();
+        let mut failed = Vec::new();
+        for node in nodes {
+            if node.maintenance || node.reservation.is_some() {
+                continue;
+            }
+            let Some((_, limit)) = limits.iter().find(|(s, _)| *s == node.provision_state) else { continue };
+            let since = node.provision_updated_at.unwrap_or(node.created_at);
+            let limit = chrono::Duration::from_std(*limit).unwrap_or(chrono::Duration::MAX);
+            if now - since < limit {
+                continue;
+            }
+            let state = node.provision_state;
+            let r = self
+                .store()
+                .update_node(&node.uuid, None, move |n| {
+                    if n.provision_state != state {
+                        return Err(());
+                    }
+                    let t = fsm::fire(state, Event::Fail, None).ok_or(())?;
+                    n.apply_transition(t, now);
+                    n.last_error = Some(timeout_message(state, &n.uuid));
+                    clear_steps(n);
+                    Ok(())
+                })
+                .await;
+            match r {
+                Ok(Ok(_)) => {
+                    tracing::warn!(node = %node.uuid, state = %state, "wait state timed out");
+                    failed.push(node.uuid);
+                }
+                Ok(Err(())) | Err(ferric_store::StoreError::Locked { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(failed)
+    }
+}
+
+fn clear_steps(n: &mut ferric_core::Node) {
+    n.clean_step = Dict::new();
+    n.deploy_step = Dict::new();
+    n.service_step = Dict::new();
+}
+
+fn timeout_message(state: S, uuid: &str) -> String {
+    match state {
+        S::DeployWait => format!("Timeout reached while waiting for callback for node {uuid}"),
+        S::CleanWait => "Timeout reached while cleaning the node. Please check if the ramdisk responsible for the cleaning is running on the node.".into(),
+        S::InspectWait => "Timeout reached while inspecting the node".into(),
+        S::RescueWait => format!("Timeout reached while waiting for rescue ramdisk callback for node {uuid}"),
+        S::ServiceWait => format!("Timeout reached while servicing node {uuid}"),
+        other => format!("Timeout reached in state {other}"),
+    }
+}
+
+fn abort_message(state: S, uuid: &str) -> String {
+    match state {
+        S::InspectWait => "Inspection was aborted by request.".into(),
+        S::CleanWait | S::CleanHold => format!("Clean operation aborted for node {uuid}."),
+        S::DeployWait | S::DeployHold => format!("Deployment aborted for node {uuid}."),
+        S::RescueWait => format!("Rescue operation aborted for node {uuid}."),
+        _ => format!("Operation aborted for node {uuid}."),
+    }
+}
+

@@ -1,0 +1,241 @@
+use super::*;
+use ferric_core::{Node, ProvisionState as S};
+use ferric_store::StoreConfig;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Store,
+    conductor: Conductor,
+}
+
+fn env_with(config: ConductorConfig) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path().join("db.sqlite"))).unwrap();
+    let conductor = Conductor::new(store.clone(), Registry::builtin(), config);
+    Env { _dir: dir, store, conductor }
+}
+
+fn env() -> Env {
+    env_with(ConductorConfig { node_locked_retry_interval: Duration::from_millis(10), ..Default::default() })
+}
+
+async fn enroll(store: &Store, name: &str) -> Node {
+    store
+        .create_node(Node {
+            uuid: uuid_for(name),
+            name: Some(name.into()),
+            driver: "fake-hardware".into(),
+            created_at: ferric_core::model::now(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+fn uuid_for(name: &str) -> String {
+    let h = name.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
+    format!("00000000-0000-4000-8000-{:012x}", h & 0xffff_ffff_ffff)
+}
+
+/// Wait until the node is unlocked, then return it.
+async fn settled(store: &Store, ident: &str) -> Node {
+    for _ in 0..500 {
+        let n = store.get_node(ident).await.unwrap();
+        if n.reservation.is_none() {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("node {ident} stayed locked");
+}
+
+async fn act(e: &Env, name: &str, verb: Event) -> Node {
+    e.conductor.provision(name, verb, ProvisionArgs::default()).await.unwrap();
+    settled(&e.store, name).await
+}
+
+#[tokio::test]
+async fn the_whole_fake_hardware_life_cycle() {
+    let e = env();
+    enroll(&e.store, "n1").await;
+    let n = act(&e, "n1", Event::Manage).await;
+    assert_eq!((n.provision_state, n.target_provision_state), (S::Manageable, None));
+    assert_eq!(n.power_state, Some(PowerState::Off), "verification reads the power state");
+    assert!(n.provision_updated_at.is_some());
+
+    let n = act(&e, "n1", Event::Inspect).await;
+    assert_eq!(n.provision_state, S::Manageable);
+    assert!(n.inspection_finished_at.is_some());
+    assert!(n.inspection_started_at.is_none());
+
+    assert_eq!(act(&e, "n1", Event::Provide).await.provision_state, S::Available);
+    let n = act(&e, "n1", Event::Deploy).await;
+    assert_eq!((n.provision_state, n.target_provision_state), (S::Active, None));
+    assert_eq!(act(&e, "n1", Event::Rebuild).await.provision_state, S::Active);
+
+    let args = ProvisionArgs { rescue_password: Some("pw".into()), ..Default::default() };
+    e.conductor.provision("n1", Event::Rescue, args).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.provision_state, S::Rescue);
+    assert_eq!(act(&e, "n1", Event::Unrescue).await.provision_state, S::Active);
+
+    let n = act(&e, "n1", Event::Delete).await;
+    assert_eq!(n.provision_state, S::Available);
+    assert!(n.instance_info.is_empty() && n.instance_uuid.is_none());
+    assert_eq!(act(&e, "n1", Event::Manage).await.provision_state, S::Manageable);
+
+    let steps = vec![serde_json::json!({"interface": "raid", "step": "delete_configuration"}).as_object().unwrap().clone()];
+    e.conductor.provision("n1", Event::Clean, ProvisionArgs { clean_steps: Some(steps), ..Default::default() }).await.unwrap();
+    let n = settled(&e.store, "n1").await;
+    assert_eq!((n.provision_state, n.clean_step.is_empty()), (S::Manageable, true));
+    assert_eq!(act(&e, "n1", Event::Adopt).await.provision_state, S::Active);
+}
+
+#[tokio::test]
+async fn illegal_verbs_and_bad_arguments_are_refused_and_change_nothing() {
+    let e = env();
+    let before = enroll(&e.store, "n1").await;
+    let err = e.conductor.provision("n1", Event::Deploy, ProvisionArgs::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("The requested action \"deploy\" can not be performed on node \"{}\" while it is in state \"enroll\".", before.uuid)
+    );
+    act(&e, "n1", Event::Manage).await;
+    let err = e.conductor.provision("n1", Event::Clean, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::Invalid(_)), "{err}");
+    let steps = vec![serde_json::json!({"interface": "deploy", "step": "nope"}).as_object().unwrap().clone()];
+    let err = e.conductor.provision("n1", Event::Clean, ProvisionArgs { clean_steps: Some(steps), ..Default::default() }).await;
+    assert!(matches!(err, Err(ConductorError::Invalid(_))));
+    let err = e.conductor.provision("n1", Event::Abort, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::InvalidState { .. }));
+    assert!(matches!(
+        e.conductor.provision("missing", Event::Manage, ProvisionArgs::default()).await,
+        Err(ConductorError::NotFound { .. })
+    ));
+    let n = settled(&e.store, "n1").await;
+    assert_eq!((n.provision_state, n.last_error), (S::Manageable, None));
+}
+
+#[tokio::test]
+async fn a_locked_node_gives_409_after_retries() {
+    let e = env();
+    enroll(&e.store, "n1").await;
+    e.store.reserve_node("n1", "other-host").await.unwrap();
+    let err = e.conductor.provision("n1", Event::Manage, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::NodeLocked { ref holder, .. } if holder == "other-host"), "{err}");
+    let err = e.conductor.change_power_state("n1", PowerState::On, None).await.unwrap_err();
+    assert!(matches!(err, ConductorError::NodeLocked { .. }));
+    // An illegal verb on a locked node is a 409 too, as in Ironic.
+    let err = e.conductor.provision("n1", Event::Deploy, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::NodeLocked { .. }));
+}
+
+#[tokio::test]
+async fn a_full_worker_pool_gives_503() {
+    let e = env_with(ConductorConfig { workers: 1, ..Default::default() });
+    enroll(&e.store, "n1").await;
+    enroll(&e.store, "n2").await;
+    let _held = e.conductor.acquire("n1").await.unwrap();
+    assert_eq!(e.conductor.free_workers(), 0);
+    let err = e.conductor.provision("n2", Event::Manage, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::NoFreeWorker));
+    assert_eq!(e.store.get_node("n2").await.unwrap().provision_state, S::Enroll);
+}
+
+#[tokio::test]
+async fn power_changes_are_recorded() {
+    let e = env();
+    enroll(&e.store, "n1").await;
+    e.conductor.change_power_state("n1", PowerState::On, None).await.unwrap();
+    let n = settled(&e.store, "n1").await;
+    assert_eq!((n.power_state, n.target_power_state), (Some(PowerState::On), None));
+    assert!(n.driver_internal_info.contains_key("last_power_state_change"));
+    e.conductor.change_power_state("n1", PowerState::SoftPowerOff, Some(10)).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.power_state, Some(PowerState::Off));
+    e.conductor.change_power_state("n1", PowerState::Rebooting, None).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.power_state, Some(PowerState::On));
+    e.conductor.set_boot_device("n1", "disk", true).await.unwrap();
+    assert_eq!(e.conductor.get_boot_device("n1").await.unwrap(), (Some("disk".into()), Some(true)));
+    assert!(matches!(e.conductor.set_boot_device("n1", "floppy", false).await, Err(ConductorError::Invalid(_))));
+    assert_eq!(settled(&e.store, "n1").await.reservation, None, "a failed call releases the lock");
+}
+
+#[tokio::test]
+async fn restart_clears_own_locks_and_fails_stuck_nodes() {
+    let e = env();
+    for (name, state) in [("deploying", S::Deploying), ("verifying", S::Verifying), ("cleaning", S::Cleaning), ("ok", S::Active)] {
+        enroll(&e.store, name).await;
+        e.store
+            .update_node(name, None, move |n| -> Result<(), ()> {
+                n.provision_state = state;
+                Ok(())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    e.store.reserve_node("deploying", "localhost").await.unwrap();
+    e.store.reserve_node("cleaning", "someone-else").await.unwrap();
+    let mut failed = e.conductor.start_up().await.unwrap();
+    failed.sort();
+    let mut expect = vec![uuid_for("deploying"), uuid_for("verifying")];
+    expect.sort();
+    assert_eq!(failed, expect);
+    let n = e.store.get_node("deploying").await.unwrap();
+    assert_eq!((n.provision_state, n.target_provision_state, n.reservation), (S::DeployFailed, Some(S::Active), None));
+    assert!(n.last_error.unwrap().contains("conductor restarted"));
+    assert_eq!(e.store.get_node("verifying").await.unwrap().provision_state, S::Enroll);
+    assert_eq!(e.store.get_node("cleaning").await.unwrap().provision_state, S::Cleaning, "another host's node is left alone");
+    assert_eq!(e.store.get_node("ok").await.unwrap().provision_state, S::Active);
+    assert_eq!(e.store.list_conductors().await.unwrap()[0].hostname, "localhost");
+}
+
+#[tokio::test]
+async fn wait_states_time_out() {
+    let e = env_with(ConductorConfig { inspect_wait_timeout: Duration::from_secs(60), ..Default::default() });
+    for name in ["old", "fresh", "maint"] {
+        enroll(&e.store, name).await;
+        let age = if name == "fresh" { 1 } else { 3600 };
+        e.store
+            .update_node(name, None, move |n| -> Result<(), ()> {
+                n.provision_state = S::InspectWait;
+                n.target_provision_state = Some(S::Manageable);
+                n.provision_updated_at = Some(ferric_core::model::now() - chrono::Duration::seconds(age));
+                n.maintenance = name == "maint";
+                Ok(())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let failed = e.conductor.check_wait_timeouts().await.unwrap();
+    assert_eq!(failed, vec![uuid_for("old")]);
+    let n = e.store.get_node("old").await.unwrap();
+    assert_eq!(n.provision_state, S::InspectFailed);
+    assert_eq!(n.last_error.as_deref(), Some("Timeout reached while inspecting the node"));
+    assert_eq!(e.store.get_node("fresh").await.unwrap().provision_state, S::InspectWait);
+    // Abort from a wait state is synchronous.
+    e.conductor.provision("fresh", Event::Abort, ProvisionArgs::default()).await.unwrap();
+    let n = e.store.get_node("fresh").await.unwrap();
+    assert_eq!((n.provision_state, n.last_error.as_deref()), (S::InspectFailed, Some("Inspection was aborted by request.")));
+}
+
+#[tokio::test]
+async fn periodic_tasks_run_and_stop() {
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut p = periodic::PeriodicTasks::new();
+    let c = counter.clone();
+    p.add("count", Duration::from_millis(10), move || {
+        let c = c.clone();
+        async move {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    p.add("disabled", Duration::ZERO, || async {});
+    assert_eq!(p.names(), vec!["count"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    p.shutdown().await;
+    let seen = counter.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(seen >= 2, "ran {seen} times");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), seen, "stopped after shutdown");
+}
