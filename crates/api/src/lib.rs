@@ -1,1 +1,196 @@
-//! placeholder
+//! The OpenStack Bare Metal API (Ironic v1) over HTTP, with axum.
+//!
+//! Architecture invariant: this is the only crate that knows HTTP, headers, microversion
+//! negotiation and the wire JSON. It turns requests into calls on the store (reads, simple
+//! updates) and the conductor (anything that changes provision or power state), and their
+//! results into Ironic's JSON.
+
+mod chassis;
+mod discovery;
+mod error;
+mod nodes;
+mod ports;
+mod ramdisk;
+mod wire;
+
+pub use error::{ApiError, ApiResult};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use ferric_conductor::Conductor;
+use ferric_core::version::{self, Version};
+use std::sync::Arc;
+
+/// Settings of the API layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Base URL used in links; when unset, taken from the request's Host header.
+    pub public_url: Option<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `[api]max_limit`: the largest page.
+    pub max_limit: usize,
+    /// Serve `/v1/lookup` and `/v1/heartbeat` (Ironic's `enable_ramdisk_endpoints`).
+    pub ramdisk_endpoints: bool,
+    /// Seconds the agent is told to heartbeat within (`[api]ramdisk_heartbeat_timeout`).
+    pub ramdisk_heartbeat_timeout: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            public_url: None,
+            max_body_bytes: 1 << 20,
+            max_limit: 1000,
+            ramdisk_endpoints: true,
+            ramdisk_heartbeat_timeout: 300,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub conductor: Conductor,
+    pub config: Arc<ApiConfig>,
+}
+
+impl AppState {
+    pub fn store(&self) -> &ferric_store::Store {
+        self.conductor.store()
+    }
+}
+
+/// The whole API as an axum router.
+pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = AppState { conductor, config: Arc::new(config) };
+    let v1 = Router::new()
+        .merge(nodes::routes())
+        .merge(ports::routes())
+        .merge(chassis::routes())
+        .merge(discovery::routes())
+        .merge(ramdisk::routes());
+    Router::new()
+        .route("/", get(discovery::root))
+        .route("/v1", get(discovery::v1))
+        .route("/v1/", get(discovery::v1))
+        .nest("/v1", v1)
+        .route("/v1/nodes/{node}/states/console", put(nodes::not_implemented).get(nodes::not_implemented))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn(openstack_headers))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}
+
+/// The negotiated microversion, put into each request's extensions by [`openstack_headers`].
+#[derive(Debug, Clone, Copy)]
+pub struct ApiVersion(pub Version);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<ApiVersion>().copied().unwrap_or(ApiVersion(version::MIN)))
+    }
+}
+
+/// The base URL for links.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(u) = &state.config.public_url {
+            return Ok(BaseUrl(u.trim_end_matches('/').to_string()));
+        }
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:6385");
+        Ok(BaseUrl(format!("http://{host}")))
+    }
+}
+
+/// Version negotiation, version headers and request ids on every response.
+async fn openstack_headers(mut req: Request, next: Next) -> Response {
+    let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let h = req.headers();
+    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let negotiated = version::from_headers(get("openstack-api-version").as_deref(), get("x-openstack-ironic-api-version").as_deref());
+    let mut resp = match negotiated {
+        Ok(v) => {
+            req.extensions_mut().insert(ApiVersion(v));
+            let mut r = next.run(req).await;
+            r.headers_mut().insert("x-openstack-ironic-api-version", hv(&v.to_string()));
+            r.headers_mut().insert("openstack-api-version", hv(&format!("baremetal {v}")));
+            r
+        }
+        Err(e) => ApiError::version(e.to_string()).into_response(),
+    };
+    let hdrs = resp.headers_mut();
+    hdrs.insert("x-openstack-ironic-api-minimum-version", hv(&version::MIN.to_string()));
+    hdrs.insert("x-openstack-ironic-api-maximum-version", hv(&version::MAX.to_string()));
+    hdrs.insert("x-openstack-request-id", hv(&request_id));
+    hdrs.insert("openstack-request-id", hv(&request_id));
+    hdrs.insert(header::VARY, hv("X-OpenStack-Ironic-API-Version"));
+    resp
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A JSON request body, parsed with Ironic-style errors instead of axum's plain-text ones.
+pub struct JsonBody(pub serde_json::Value);
+
+impl axum::extract::FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = <Bytes as axum::extract::FromRequest<AppState>>::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!(
+                    "Request body is larger than the {} bytes this API accepts.", state.config.max_body_bytes
+                ))
+            } else {
+                ApiError::bad_request(format!("Could not read the request body: {e}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(JsonBody(serde_json::Value::Null));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))
+    }
+}
+
+
+/// 202 Accepted with a Location header, as Ironic answers state changes.
+pub(crate) fn accepted(location: String) -> Response {
+    (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
+}
+
+pub(crate) fn created(location: String, body: serde_json::Value) -> Response {
+    (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(body)).into_response()
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+
+/// Serve the API until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+

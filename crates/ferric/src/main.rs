@@ -1,1 +1,135 @@
-fn main() {}
+//! `ferric`: the Bare Metal service (`ferric serve`) and the operator CLI (`ferric node ...`).
+
+mod config;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ferric", version, about = "Bare-metal provisioning and inspection, compatible with OpenStack Ironic's API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API and the conductor in one process.
+    Serve(ServeArgs),
+    /// Manage nodes through the API.
+    Node {
+        #[command(flatten)]
+        opts: ferric_cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: ferric_cli::NodeCommand,
+    },
+    /// Manage ports through the API.
+    Port {
+        #[command(flatten)]
+        opts: ferric_cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: ferric_cli::PortCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file (environment: FERRIC_<SECTION>__<KEY> overrides it).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Directory for the database (created if missing).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:6385).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Node { opts, cmd } => ferric_cli::run_node(&opts, cmd).await.map_err(|e| e.to_string()),
+            Command::Port { opts, cmd } => ferric_cli::run_port(&opts, cmd).await.map_err(|e| e.to_string()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut cfg = config::Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = args.data_dir {
+        cfg.server.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        cfg.server.listen = l;
+    }
+    if let Some(f) = args.log_format {
+        cfg.server.log_format = f;
+    }
+    init_logging(&cfg.server.log_format);
+
+    let db = cfg.server.data_dir.join("ferric.sqlite");
+    let store = ferric_store::Store::open(ferric_store::StoreConfig::new(&db)).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let conductor = ferric_conductor::Conductor::new(store.clone(), ferric_drivers::Registry::builtin(), cfg.conductor_config());
+    let failed = conductor.start_up().await.map_err(|e| format!("conductor start-up failed: {e}"))?;
+    if !failed.is_empty() {
+        tracing::warn!(nodes = ?failed, "nodes left in transient states by a previous run were failed");
+    }
+    let periodic = ferric_conductor::periodic::standard(&conductor);
+    let app = ferric_api::router(conductor.clone(), cfg.api_config());
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
+    tracing::info!(
+        listen = %cfg.server.listen,
+        database = %db.display(),
+        host = %conductor.host(),
+        max_version = %ferric_core::version::MAX,
+        "ferric is serving the Bare Metal API"
+    );
+    ferric_api::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("shutting down: stopping periodic tasks and flushing the store");
+    periodic.shutdown().await;
+    let _ = conductor.register(false).await;
+    store.close();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,953 @@
+//! `/v1/nodes` and its sub-resources.
+
+use crate::wire::{self, collection, links, mask, opt_str, parse_bool, ts, ts1};
+use crate::{accepted, created, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use ferric_conductor::ProvisionArgs;
+use ferric_core::version::{feature as f, Version};
+use ferric_core::{fsm, validate, Event, Interfaces, Node, PowerState, ProvisionState};
+use ferric_store::NodeFilter;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/nodes", get(list).post(create))
+        .route("/nodes/detail", get(list_detail))
+        .route("/nodes/{node}", get(show).patch(patch).delete(delete))
+        .route("/nodes/{node}/states", get(states))
+        .route("/nodes/{node}/states/power", put(set_power))
+        .route("/nodes/{node}/states/provision", put(set_provision))
+        .route("/nodes/{node}/states/raid", put(set_raid))
+        .route("/nodes/{node}/maintenance", put(maintenance_on).delete(maintenance_off))
+        .route("/nodes/{node}/validate", get(validate_node))
+        .route("/nodes/{node}/management/boot_device", get(get_boot_device).put(set_boot_device))
+        .route("/nodes/{node}/management/boot_device/supported", get(supported_boot_devices))
+        .route("/nodes/{node}/management/inject_nmi", put(inject_nmi))
+        .route("/nodes/{node}/vifs", get(list_vifs).post(attach_vif))
+        .route("/nodes/{node}/vifs/{vif}", axum::routing::delete(detach_vif))
+        .route("/nodes/{node}/vendor_passthru/methods", get(vendor_methods))
+        .route("/nodes/{node}/ports", get(crate::ports::node_ports))
+        .route("/nodes/{node}/ports/detail", get(crate::ports::node_ports_detail))
+        .route("/nodes/{node}/portgroups", get(crate::ports::node_portgroups))
+        .route("/nodes/{node}/portgroups/detail", get(crate::ports::node_portgroups_detail))
+}
+
+pub async fn not_implemented() -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_IMPLEMENTED, "This operation is not implemented by ferric yet.")
+}
+
+/// Node fields and the microversion that introduced each (Ironic's `VERSIONED_FIELDS`).
+const FIELD_VERSIONS: &[(&str, u16)] = &[
+    ("uuid", 1), ("created_at", 1), ("updated_at", 1), ("console_enabled", 1), ("driver", 1), ("driver_info", 1),
+    ("extra", 1), ("instance_info", 1), ("instance_uuid", 1), ("last_error", 1), ("maintenance", 1),
+    ("maintenance_reason", 1), ("power_state", 1), ("properties", 1), ("provision_state", 1),
+    ("provision_updated_at", 1), ("reservation", 1), ("target_power_state", 1), ("target_provision_state", 1),
+    ("chassis_uuid", 1),
+    ("driver_internal_info", f::DRIVER_INTERNAL_INFO), ("name", f::NODE_NAME),
+    ("inspection_finished_at", f::INSPECT), ("inspection_started_at", f::INSPECT), ("clean_step", f::CLEAN_STEP),
+    ("raid_config", f::RAID_CONFIG), ("target_raid_config", f::RAID_CONFIG),
+    ("network_interface", f::NETWORK_INTERFACE), ("resource_class", f::RESOURCE_CLASS),
+    ("boot_interface", f::DYNAMIC_INTERFACES), ("console_interface", f::DYNAMIC_INTERFACES),
+    ("deploy_interface", f::DYNAMIC_INTERFACES), ("inspect_interface", f::DYNAMIC_INTERFACES),
+    ("management_interface", f::DYNAMIC_INTERFACES), ("power_interface", f::DYNAMIC_INTERFACES),
+    ("raid_interface", f::DYNAMIC_INTERFACES), ("vendor_interface", f::DYNAMIC_INTERFACES),
+    ("storage_interface", f::STORAGE_INTERFACE), ("traits", f::TRAITS), ("rescue_interface", f::RESCUE),
+    ("bios_interface", f::BIOS_INTERFACE), ("fault", f::FAULT), ("deploy_step", f::DEPLOY_STEP),
+    ("conductor_group", f::CONDUCTOR_GROUP), ("automated_clean", f::AUTOMATED_CLEAN),
+    ("protected", f::PROTECTED), ("protected_reason", f::PROTECTED), ("conductor", f::CONDUCTORS),
+    ("owner", f::OWNER), ("description", f::DESCRIPTION), ("allocation_uuid", f::ALLOCATIONS),
+    ("retired", f::RETIRED), ("retired_reason", f::RETIRED), ("lessee", f::LESSEE),
+    ("network_data", f::NETWORK_DATA), ("boot_mode", f::BOOT_MODE_FIELDS), ("secure_boot", f::BOOT_MODE_FIELDS),
+    ("shard", f::SHARD), ("parent_node", f::PARENT_NODE), ("firmware_interface", f::FIRMWARE_INTERFACE),
+    ("service_step", f::SERVICE), ("disable_power_off", f::DISABLE_POWER_OFF),
+];
+
+fn field_min(name: &str) -> Option<u16> {
+    FIELD_VERSIONS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn visible_fields(v: Version) -> Vec<&'static str> {
+    FIELD_VERSIONS.iter().filter(|(_, m)| v.at_least(*m)).map(|(n, _)| *n).collect()
+}
+
+fn state_str(s: Option<ProvisionState>, v: Version) -> Value {
+    match s {
+        // Before 1.2, "available" was shown as no state.
+        Some(ProvisionState::Available) if !v.at_least(2) => Value::Null,
+        Some(s) => Value::String(s.as_str().into()),
+        None => Value::Null,
+    }
+}
+
+fn power_str(p: Option<PowerState>) -> Value {
+    p.map(|p| Value::String(p.as_str().into())).unwrap_or(Value::Null)
+}
+
+fn iface(n: &Node, kind: &str) -> Value {
+    Value::String(n.interfaces.get(kind).unwrap_or_default().to_string())
+}
+
+/// Every field of a node at `v`, secrets masked when `masked`.
+pub fn node_fields(n: &Node, v: Version, masked: bool) -> Map<String, Value> {
+    let dict = |d: &Map<String, Value>| if masked { mask(d) } else { Value::Object(d.clone()) };
+    let mut dii = n.driver_internal_info.clone();
+    if masked && dii.contains_key("agent_secret_token") {
+        dii.insert("agent_secret_token".into(), "******".into());
+    }
+    let mut m = Map::new();
+    for name in visible_fields(v) {
+        let val = match name {
+            "uuid" => Value::String(n.uuid.clone()),
+            "created_at" => ts1(&n.created_at),
+            "updated_at" => ts(&n.updated_at),
+            "console_enabled" => Value::Bool(n.console_enabled),
+            "driver" => Value::String(n.driver.clone()),
+            "driver_info" => dict(&n.driver_info),
+            "extra" => Value::Object(n.extra.clone()),
+            "instance_info" => dict(&n.instance_info),
+            "instance_uuid" => opt_str(&n.instance_uuid),
+            "last_error" => opt_str(&n.last_error),
+            "maintenance" => Value::Bool(n.maintenance),
+            "maintenance_reason" => opt_str(&n.maintenance_reason),
+            "power_state" => power_str(n.power_state),
+            "properties" => Value::Object(n.properties.clone()),
+            "provision_state" => state_str(Some(n.provision_state), v),
+            "provision_updated_at" => ts(&n.provision_updated_at),
+            "reservation" => opt_str(&n.reservation),
+            "target_power_state" => power_str(n.target_power_state),
+            "target_provision_state" => state_str(n.target_provision_state, v),
+            "chassis_uuid" => opt_str(&n.chassis_uuid),
+            "driver_internal_info" => Value::Object(dii.clone()),
+            "name" => opt_str(&n.name),
+            "inspection_finished_at" => ts(&n.inspection_finished_at),
+            "inspection_started_at" => ts(&n.inspection_started_at),
+            "clean_step" => Value::Object(n.clean_step.clone()),
+            "raid_config" => Value::Object(n.raid_config.clone()),
+            "target_raid_config" => Value::Object(n.target_raid_config.clone()),
+            "resource_class" => opt_str(&n.resource_class),
+            "traits" => json!(n.traits),
+            "fault" => opt_str(&n.fault),
+            "deploy_step" => Value::Object(n.deploy_step.clone()),
+            "service_step" => Value::Object(n.service_step.clone()),
+            "conductor_group" => Value::String(n.conductor_group.clone()),
+            "automated_clean" => n.automated_clean.map(Value::Bool).unwrap_or(Value::Null),
+            "protected" => Value::Bool(n.protected),
+            "protected_reason" => opt_str(&n.protected_reason),
+            "conductor" => opt_str(&n.conductor),
+            "owner" => opt_str(&n.owner),
+            "description" => opt_str(&n.description),
+            "allocation_uuid" => Value::Null,
+            "retired" => Value::Bool(n.retired),
+            "retired_reason" => opt_str(&n.retired_reason),
+            "lessee" => opt_str(&n.lessee),
+            "network_data" => Value::Object(n.network_data.clone()),
+            "boot_mode" => opt_str(&n.boot_mode),
+            "secure_boot" => n.secure_boot.map(Value::Bool).unwrap_or(Value::Null),
+            "shard" => opt_str(&n.shard),
+            "parent_node" => opt_str(&n.parent_node),
+            "disable_power_off" => Value::Bool(n.disable_power_off),
+            other => match other.strip_suffix("_interface") {
+                Some(kind) => iface(n, kind),
+                None => Value::Null,
+            },
+        };
+        m.insert(name.to_string(), val);
+    }
+    m
+}
+
+/// The node as `GET /v1/nodes/{id}` shows it.
+pub fn node_json(n: &Node, v: Version, base: &str) -> Map<String, Value> {
+    let mut m = node_fields(n, v, true);
+    let id = &n.uuid;
+    m.insert("links".into(), links(base, &format!("nodes/{id}")));
+    m.insert("ports".into(), links(base, &format!("nodes/{id}/ports")));
+    if v.at_least(f::LINKS_STATES_PROPERTIES) {
+        m.insert("states".into(), links(base, &format!("nodes/{id}/states")));
+    }
+    if v.at_least(f::PORTGROUP_SUBCONTROLLERS) {
+        m.insert("portgroups".into(), links(base, &format!("nodes/{id}/portgroups")));
+    }
+    if v.at_least(f::VOLUME) {
+        m.insert("volume".into(), links(base, &format!("nodes/{id}/volume")));
+    }
+    m
+}
+
+fn node_summary(n: &Node, v: Version, base: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("uuid".into(), Value::String(n.uuid.clone()));
+    if v.at_least(f::NODE_NAME) {
+        m.insert("name".into(), opt_str(&n.name));
+    }
+    m.insert("instance_uuid".into(), opt_str(&n.instance_uuid));
+    m.insert("power_state".into(), power_str(n.power_state));
+    m.insert("provision_state".into(), state_str(Some(n.provision_state), v));
+    m.insert("maintenance".into(), Value::Bool(n.maintenance));
+    m.insert("links".into(), links(base, &format!("nodes/{}", n.uuid)));
+    Value::Object(m)
+}
+
+/// Look a node up by UUID, or by name from 1.5 on.
+pub async fn find(state: &AppState, ident: &str, v: Version) -> ApiResult<Node> {
+    if !validate::is_uuid_like(ident) && !v.at_least(f::NODE_NAME) {
+        return Err(ApiError::not_found(format!("Node {ident} could not be found.")));
+    }
+    match state.store().get_node(ident).await {
+        Ok(n) => Ok(n),
+        Err(ferric_store::StoreError::NotFound { .. }) => Err(ApiError::not_found(format!("Node {ident} could not be found."))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------------------------------- list
+
+const SORTABLE: &[&str] = &[
+    "uuid", "name", "created_at", "updated_at", "provision_state", "power_state", "driver", "maintenance",
+    "instance_uuid", "provision_updated_at", "resource_class", "conductor_group", "owner", "lessee", "target_power_state",
+    "target_provision_state", "inspection_started_at", "inspection_finished_at", "reservation", "last_error",
+    "chassis_uuid", "description", "shard", "fault", "retired", "protected", "console_enabled",
+];
+
+fn filter_from(q: &HashMap<String, String>, v: Version) -> ApiResult<NodeFilter> {
+    let mut flt = NodeFilter::default();
+    let gate = |name: &str, min: u16| -> ApiResult<()> {
+        if q.contains_key(name) && !v.at_least(min) {
+            return Err(ApiError::too_old(min));
+        }
+        Ok(())
+    };
+    gate("provision_state", f::PROVISION_STATE_FILTER)?;
+    gate("driver", f::DRIVER_FILTER)?;
+    gate("resource_class", f::RESOURCE_CLASS)?;
+    gate("fault", f::FAULT)?;
+    gate("conductor_group", f::CONDUCTOR_GROUP)?;
+    gate("conductor", f::CONDUCTORS)?;
+    gate("owner", f::OWNER)?;
+    gate("lessee", f::LESSEE)?;
+    gate("description_contains", f::DESCRIPTION)?;
+    gate("retired", f::RETIRED)?;
+    gate("shard", f::SHARD)?;
+    gate("sharded", f::SHARD)?;
+    gate("parent_node", f::PARENT_NODE)?;
+    if let Some(s) = q.get("provision_state") {
+        if ProvisionState::parse(s).is_none() {
+            return Err(ApiError::bad_request(format!("Provision state \"{s}\" is not valid")));
+        }
+        flt.provision_state = Some(s.clone());
+    }
+    if let Some(fault) = q.get("fault") {
+        const FAULTS: &[&str] = &["power failure", "clean failure", "rescue abort failure", "service failure"];
+        if !FAULTS.contains(&fault.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognized fault \"{fault}\" is specified, allowed faults are {FAULTS:?}"
+            )));
+        }
+        flt.fault = Some(fault.clone());
+    }
+    flt.driver = q.get("driver").cloned();
+    flt.maintenance = q.get("maintenance").map(|m| parse_bool("maintenance", m)).transpose()?;
+    flt.associated = q.get("associated").map(|m| parse_bool("associated", m)).transpose()?;
+    flt.retired = q.get("retired").map(|m| parse_bool("retired", m)).transpose()?;
+    flt.sharded = q.get("sharded").map(|m| parse_bool("sharded", m)).transpose()?;
+    flt.instance_uuid = q.get("instance_uuid").cloned();
+    flt.chassis_uuid = q.get("chassis_uuid").cloned();
+    flt.resource_class = q.get("resource_class").cloned();
+    flt.conductor_group = q.get("conductor_group").map(|g| g.to_lowercase());
+    flt.conductor = q.get("conductor").cloned();
+    flt.owner = q.get("owner").cloned();
+    flt.lessee = q.get("lessee").cloned();
+    flt.project = q.get("project").cloned();
+    flt.shard = q.get("shard").map(|s| s.split(',').map(str::to_string).collect());
+    flt.parent_node = q.get("parent_node").cloned();
+    flt.description_contains = q.get("description_contains").cloned();
+    Ok(flt)
+}
+
+async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String, String>, mut detail: bool, path: &str, extra: NodeFilter) -> ApiResult<Value> {
+    if let Some(d) = q.get("detail") {
+        if !v.at_least(f::DETAIL_PARAM) {
+            return Err(ApiError::too_old(f::DETAIL_PARAM));
+        }
+        if path.ends_with("detail") {
+            return Err(ApiError::bad_request("The \"detail\" parameter cannot be used on the /detail resource"));
+        }
+        detail = parse_bool("detail", d)?;
+    }
+    let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
+    if fields.is_some() && detail {
+        return Err(ApiError::bad_request("Can not specify ?detail=True and fields in the same request."));
+    }
+    if let Some(fields) = &fields {
+        if fields.iter().any(|f| field_min(f).is_some_and(|m| !v.at_least(m))) {
+            return Err(ApiError::not_acceptable("Request not acceptable."));
+        }
+    }
+    let mut flt = filter_from(&q, v)?;
+    if let Some(c) = extra.chassis_uuid {
+        flt.chassis_uuid = Some(c);
+    }
+    let lq = wire::list_query(&q, state.config.max_limit, SORTABLE)?;
+    let limit = lq.limit.unwrap_or(state.config.max_limit);
+    let nodes = state.store().list_nodes(flt, lq).await?;
+    let last = nodes.last().map(|n| n.uuid.clone());
+    let items: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            if detail {
+                Value::Object(node_json(n, v, base))
+            } else if fields.is_some() {
+                wire::select(node_json(n, v, base), &fields)
+            } else {
+                node_summary(n, v, base)
+            }
+        })
+        .collect();
+    Ok(collection("nodes", items, last, limit, base, path, &q))
+}
+
+async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    Ok(Json(list_nodes(&s, v, &b, q, false, "nodes", NodeFilter::default()).await?))
+}
+
+async fn list_detail(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    Ok(Json(list_nodes(&s, v, &b, q, true, "nodes/detail", NodeFilter::default()).await?))
+}
+
+pub async fn chassis_nodes(s: &AppState, v: Version, b: &str, q: HashMap<String, String>, chassis: String, detail: bool) -> ApiResult<Value> {
+    let path = format!("chassis/{chassis}/nodes{}", if detail { "/detail" } else { "" });
+    list_nodes(s, v, b, q, detail, &path, NodeFilter { chassis_uuid: Some(chassis), ..Default::default() }).await
+}
+
+async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
+    let n = find(&s, &id, v).await?;
+    Ok(Json(wire::select(node_json(&n, v, &b), &fields)))
+}
+
+// ------------------------------------------------------------------------------------- create
+
+/// Fields a client may set on create and through PATCH.
+const WRITABLE: &[&str] = &[
+    "name", "driver", "driver_info", "properties", "extra", "instance_info", "instance_uuid", "chassis_uuid",
+    "resource_class", "conductor_group", "automated_clean", "protected", "protected_reason", "owner", "lessee",
+    "description", "retired", "retired_reason", "network_data", "shard", "parent_node", "disable_power_off",
+    "maintenance", "maintenance_reason", "boot_interface", "console_interface", "deploy_interface",
+    "inspect_interface", "management_interface", "power_interface", "raid_interface", "vendor_interface",
+    "network_interface", "storage_interface", "rescue_interface", "bios_interface", "firmware_interface",
+];
+
+fn want_str(field: &str, v: &Value) -> ApiResult<Option<String>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(ApiError::bad_request(format!("Invalid input for field/attribute {field}. Value: {other}. Wrong type. Expected 'str', got '{}'", kind(other)))),
+    }
+}
+
+fn want_dict(field: &str, v: &Value) -> ApiResult<Map<String, Value>> {
+    match v {
+        Value::Null => Ok(Map::new()),
+        Value::Object(m) => Ok(m.clone()),
+        other => Err(ApiError::bad_request(format!("Invalid input for field/attribute {field}. Value: {other}. Wrong type. Expected 'dict', got '{}'", kind(other)))),
+    }
+}
+
+fn want_bool(field: &str, v: &Value) -> ApiResult<Option<bool>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::String(s) => parse_bool(field, s).map(Some),
+        other => Err(ApiError::bad_request(format!("Invalid input for field/attribute {field}. Value: {other}. Wrong type. Expected 'bool', got '{}'", kind(other)))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "int",
+        Value::Number(_) => "float",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Write one client-settable field into the node, validating it.
+fn set_field(state: &AppState, n: &mut Node, field: &str, val: &Value, v: Version) -> ApiResult<()> {
+    match field {
+        "name" => {
+            let name = want_str(field, val)?;
+            if let Some(name) = &name {
+                let ok = if v.at_least(f::LOGICAL_NAMES) { validate::is_valid_logical_name(name) } else { validate::is_hostname_safe(name) };
+                if !ok || validate::is_uuid_like(name) {
+                    return Err(ApiError::bad_request(format!("Expected a logical name but received {name}.")));
+                }
+            }
+            n.name = name;
+        }
+        "driver" => {
+            let d = want_str(field, val)?.ok_or_else(|| ApiError::bad_request("Mandatory field missing: driver"))?;
+            if state.conductor.drivers().hardware_type(&d).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "No valid host was found. Reason: No conductor service registered which supports driver {d} for conductor group \"{}\". Ensure the driver is valid and enabled.",
+                    n.conductor_group
+                )));
+            }
+            n.driver = d;
+        }
+        "driver_info" => n.driver_info = want_dict(field, val)?,
+        "properties" => n.properties = want_dict(field, val)?,
+        "extra" => n.extra = want_dict(field, val)?,
+        "instance_info" => n.instance_info = want_dict(field, val)?,
+        "network_data" => n.network_data = want_dict(field, val)?,
+        "instance_uuid" => {
+            let new = want_str(field, val)?;
+            if let Some(u) = &new {
+                if !validate::is_uuid_like(u) {
+                    return Err(ApiError::bad_request(format!("Expected a UUID for instance_uuid: {u}")));
+                }
+                if let Some(old) = &n.instance_uuid {
+                    if old != u {
+                        return Err(ApiError::conflict(format!("Node {} is associated with instance {old}.", n.uuid)));
+                    }
+                }
+            }
+            n.instance_uuid = new;
+        }
+        "chassis_uuid" => {
+            let c = want_str(field, val)?;
+            if c.is_none() && n.chassis_uuid.is_some() && !v.at_least(f::UNSET_CHASSIS_UUID) {
+                return Err(ApiError::bad_request("Removing chassis_uuid requires API version 1.25 or later"));
+            }
+            n.chassis_uuid = c;
+        }
+        "resource_class" => {
+            let rc = want_str(field, val)?;
+            if rc.as_ref().is_some_and(|r| r.len() > 80) {
+                return Err(ApiError::bad_request("Invalid resource_class: at most 80 characters are allowed"));
+            }
+            n.resource_class = rc;
+        }
+        "conductor_group" => {
+            let g = want_str(field, val)?.unwrap_or_default();
+            if g.len() > 255 || !g.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+                return Err(ApiError::bad_request(format!("Invalid conductor group {g}")));
+            }
+            n.conductor_group = g.to_lowercase();
+        }
+        "automated_clean" => n.automated_clean = want_bool(field, val)?,
+        "protected" => n.protected = want_bool(field, val)?.unwrap_or(false),
+        "protected_reason" => n.protected_reason = want_str(field, val)?,
+        "owner" => n.owner = want_str(field, val)?,
+        "lessee" => n.lessee = want_str(field, val)?,
+        "description" => n.description = want_str(field, val)?,
+        "retired" => n.retired = want_bool(field, val)?.unwrap_or(false),
+        "retired_reason" => n.retired_reason = want_str(field, val)?,
+        "shard" => n.shard = want_str(field, val)?,
+        "parent_node" => n.parent_node = want_str(field, val)?,
+        "disable_power_off" => n.disable_power_off = want_bool(field, val)?.unwrap_or(false),
+        "maintenance" => n.maintenance = want_bool(field, val)?.unwrap_or(false),
+        "maintenance_reason" => n.maintenance_reason = want_str(field, val)?,
+        other => {
+            let kind = other.strip_suffix("_interface").ok_or_else(|| ApiError::bad_request(format!("Unknown attribute {other}")))?;
+            let name = want_str(field, val)?.unwrap_or_default();
+            let slot = n.interfaces.get_mut(kind).ok_or_else(|| ApiError::bad_request(format!("Unknown attribute {other}")))?;
+            *slot = name;
+        }
+    }
+    Ok(())
+}
+
+/// Fill unset interfaces with the hardware type's defaults and check the chosen ones.
+fn resolve_interfaces(state: &AppState, n: &mut Node) -> ApiResult<()> {
+    let ht = state
+        .conductor
+        .drivers()
+        .hardware_type(&n.driver)
+        .ok_or_else(|| ApiError::bad_request(format!("No valid host was found. Reason: hardware type {} is not enabled.", n.driver)))?
+        .clone();
+    for kind in Interfaces::KINDS {
+        let slot = n.interfaces.get_mut(kind).expect("known kind");
+        if slot.is_empty() {
+            *slot = ht.default_for(kind).unwrap_or_default().to_string();
+        } else if !ht.supports(kind, slot) {
+            let valid = ht.supported.get(kind).map(|v| v.join(", ")).unwrap_or_default();
+            return Err(ApiError::bad_request(format!(
+                "Could not find a suitable {kind} interface implementation '{slot}' for hardware type {}. Valid interfaces are: {valid}",
+                ht.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn check_chassis(state: &AppState, n: &Node) -> ApiResult<()> {
+    if let Some(c) = &n.chassis_uuid {
+        if state.store().get_chassis(c).await.is_err() {
+            return Err(ApiError::bad_request(format!("Chassis {c} could not be found.")));
+        }
+    }
+    Ok(())
+}
+
+async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let obj = body.as_object().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object describing the node."))?;
+    let now = ferric_core::model::now();
+    let mut n = Node {
+        created_at: now,
+        provision_state: if v.at_least(f::ENROLL) { ProvisionState::Enroll } else { ProvisionState::Available },
+        conductor: Some(s.conductor.host().to_string()),
+        ..Default::default()
+    };
+    if !obj.contains_key("driver") {
+        return Err(ApiError::bad_request("Mandatory field missing: driver"));
+    }
+    for (k, val) in obj {
+        match k.as_str() {
+            "uuid" => {
+                let u = want_str("uuid", val)?.unwrap_or_default();
+                n.uuid = validate::canonical_uuid(&u).ok_or_else(|| ApiError::bad_request(format!("Expected a UUID but received {u}.")))?;
+            }
+            field if field_min(field).is_some_and(|m| !v.at_least(m)) => return Err(ApiError::too_old(field_min(field).unwrap())),
+            "maintenance" | "maintenance_reason" => {
+                return Err(ApiError::bad_request(format!("Cannot set {k} when creating a node; use the maintenance API")))
+            }
+            field if WRITABLE.contains(&field) => set_field(&s, &mut n, field, val, v)?,
+            "traits" | "provision_state" | "power_state" | "reservation" | "conductor" | "created_at" | "updated_at"
+            | "links" | "driver_internal_info" | "last_error" | "target_power_state" | "target_provision_state" => {
+                return Err(ApiError::bad_request(format!("'{k}' is an internal attribute and can not be set")))
+            }
+            other => return Err(ApiError::bad_request(format!("Unknown attribute for argument node: {other}"))),
+        }
+    }
+    if n.uuid.is_empty() {
+        n.uuid = uuid::Uuid::new_v4().to_string();
+    }
+    if n.protected_reason.is_some() && !n.protected {
+        return Err(ApiError::bad_request("The protected_reason field can only be set when protected is True"));
+    }
+    if n.retired_reason.is_some() && !n.retired {
+        return Err(ApiError::bad_request("The retired_reason field can only be set when retired is True"));
+    }
+    resolve_interfaces(&s, &mut n)?;
+    check_chassis(&s, &n).await?;
+    let n = s.store().create_node(n).await?;
+    tracing::info!(node = %n.uuid, driver = %n.driver, "node created");
+    Ok(created(format!("{b}/v1/nodes/{}", n.uuid), Value::Object(node_json(&n, v, &b))))
+}
+
+// ------------------------------------------------------------------------------------- patch
+
+async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    let current = find(&s, &id, v).await?;
+    let roots = wire::patched_roots(&body);
+    for r in &roots {
+        if let Some(m) = field_min(r) {
+            if !v.at_least(m) {
+                return Err(ApiError::too_old(m));
+            }
+        }
+        if r == "traits" {
+            return Err(ApiError::bad_request("Cannot update node traits via node patch. Node traits should be updated via the node traits API."));
+        }
+        if !WRITABLE.contains(&r.as_str()) {
+            return Err(ApiError::bad_request(format!("'/{r}' is an internal attribute and can not be updated")));
+        }
+    }
+    // Apply to the unmasked document of the current record, then validate the whole result.
+    let mut doc = Value::Object(node_fields(&current, v, false));
+    wire::apply_patch(&mut doc, &body)?;
+    let doc = doc.as_object().cloned().unwrap_or_default();
+    let mut updated = current.clone();
+    let mut touched: Vec<&str> = roots.iter().map(String::as_str).collect();
+    touched.dedup();
+    for field in &touched {
+        let val = doc.get(*field).cloned().unwrap_or(Value::Null);
+        set_field(&s, &mut updated, field, &val, v)?;
+    }
+    if touched.contains(&"driver") {
+        // Interfaces the new hardware type does not support fall back to its defaults.
+        if let Some(ht) = s.conductor.drivers().hardware_type(&updated.driver).cloned() {
+            for kind in Interfaces::KINDS {
+                let slot = updated.interfaces.get_mut(kind).expect("known kind");
+                if !touched.contains(&format!("{kind}_interface").as_str()) && !ht.supports(kind, slot) {
+                    slot.clear();
+                }
+            }
+        }
+    }
+    resolve_interfaces(&s, &mut updated)?;
+    if !updated.maintenance {
+        updated.maintenance_reason = None;
+        updated.fault = None;
+    }
+    if updated.protected_reason.is_some() && !updated.protected {
+        if touched.contains(&"protected") {
+            updated.protected_reason = None;
+        } else {
+            return Err(ApiError::bad_request("The protected_reason field can only be set when protected is True"));
+        }
+    }
+    if updated.retired_reason.is_some() && !updated.retired {
+        if touched.contains(&"retired") {
+            updated.retired_reason = None;
+        } else {
+            return Err(ApiError::bad_request("The retired_reason field can only be set when retired is True"));
+        }
+    }
+    if touched.contains(&"chassis_uuid") {
+        check_chassis(&s, &updated).await?;
+    }
+    let expected_state = current.provision_state;
+    let n = s
+        .store()
+        .update_node(&current.uuid, None, move |n| {
+            if n.provision_state != expected_state || !n.provision_state.update_allowed() {
+                return Err(ApiError::conflict(format!(
+                    "Node {} can not be updated while a state transition is in progress.",
+                    n.uuid
+                )));
+            }
+            let keep = (n.provision_state, n.target_provision_state, n.power_state, n.target_power_state, n.reservation.clone());
+            *n = Node { id: n.id, ..updated };
+            (n.provision_state, n.target_provision_state, n.power_state, n.target_power_state, n.reservation) = keep;
+            Ok(())
+        })
+        .await??;
+    Ok(Json(Value::Object(node_json(&n, v, &b))))
+}
+
+// ------------------------------------------------------------------------------------- delete
+
+async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+    let n = find(&s, &id, v).await?;
+    if let Some(holder) = &n.reservation {
+        return Err(ApiError::conflict(format!(
+            "Node {} is locked by host {holder}, please retry after the current operation is completed.",
+            n.uuid
+        )));
+    }
+    if n.protected {
+        return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, format!("Node {} is protected and cannot be undeployed, rebuilt or deleted", n.uuid)));
+    }
+    if let Some(inst) = &n.instance_uuid {
+        return Err(ApiError::conflict(format!("Node {} is associated with instance {inst}.", n.uuid)));
+    }
+    let available_ok = n.provision_state == ProvisionState::Available && s.conductor.config().allow_deleting_available_nodes;
+    if !n.maintenance && !n.provision_state.delete_allowed() && !available_ok {
+        return Err(ApiError::bad_request(format!(
+            "Can not delete node \"{}\" while it is in provision state \"{}\". Valid provision states to start deletion are: \"available\", \"enroll\", \"manageable\", \"adopt failed\" (or any state in maintenance mode)",
+            n.uuid, n.provision_state
+        )));
+    }
+    s.store().delete_node(&n.uuid).await?;
+    tracing::info!(node = %n.uuid, "node deleted");
+    Ok(no_content())
+}
+
+// ------------------------------------------------------------------------------------- states
+
+async fn states(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = find(&s, &id, v).await?;
+    let mut m = Map::new();
+    m.insert("console_enabled".into(), Value::Bool(n.console_enabled));
+    m.insert("last_error".into(), opt_str(&n.last_error));
+    m.insert("power_state".into(), power_str(n.power_state));
+    m.insert("provision_state".into(), state_str(Some(n.provision_state), v));
+    m.insert("provision_updated_at".into(), ts(&n.provision_updated_at));
+    m.insert("target_power_state".into(), power_str(n.target_power_state));
+    m.insert("target_provision_state".into(), state_str(n.target_provision_state, v));
+    if v.at_least(f::RAID_CONFIG) {
+        m.insert("raid_config".into(), Value::Object(n.raid_config.clone()));
+        m.insert("target_raid_config".into(), Value::Object(n.target_raid_config.clone()));
+    }
+    if v.at_least(f::BOOT_MODE_FIELDS) {
+        m.insert("boot_mode".into(), opt_str(&n.boot_mode));
+        m.insert("secure_boot".into(), n.secure_boot.map(Value::Bool).unwrap_or(Value::Null));
+    }
+    Ok(Json(Value::Object(m)))
+}
+
+async fn set_power(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let target = body.get("target").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"target\""))?;
+    let n = find(&s, &id, v).await?;
+    let invalid = || {
+        ApiError::bad_request(format!(
+            "The requested action \"{target}\" can not be performed on node \"{}\" while it is in state \"{}\".",
+            n.uuid,
+            n.power_state.map(|p| p.as_str()).unwrap_or("None")
+        ))
+    };
+    let target_state = PowerState::parse(target).ok_or_else(invalid)?;
+    if matches!(target_state, PowerState::SoftPowerOff | PowerState::SoftRebooting) && !v.at_least(f::SOFT_POWER_OFF) {
+        return Err(ApiError::too_old(f::SOFT_POWER_OFF));
+    }
+    let timeout = match body.get("timeout") {
+        None | Some(Value::Null) => None,
+        Some(t) => {
+            if !v.at_least(f::SOFT_POWER_OFF) {
+                return Err(ApiError::too_old(f::SOFT_POWER_OFF));
+            }
+            match t.as_i64() {
+                Some(t) if t > 0 => Some(t as u64),
+                _ => return Err(ApiError::bad_request(format!("Invalid timeout value {t}. The timeout must be a positive integer."))),
+            }
+        }
+    };
+    s.conductor.change_power_state(&n.uuid, target_state, timeout).await?;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let target = body.get("target").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"target\""))?;
+    let n = find(&s, &id, v).await?;
+    let verb = fsm::verb_for_target(target).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "The requested action \"{target}\" can not be performed on node \"{}\" while it is in state \"{}\".",
+            n.uuid, n.provision_state
+        ))
+    })?;
+    let min = match (target, verb) {
+        ("deploy" | "undeploy", _) => f::DEPLOY_UNDEPLOY_VERBS,
+        (_, Event::Manage | Event::Provide) => f::MANAGEABLE,
+        (_, Event::Inspect) => f::INSPECT,
+        (_, Event::Abort) => f::ABORT,
+        (_, Event::Clean) => f::MANUAL_CLEAN,
+        (_, Event::Adopt) => f::ADOPT,
+        (_, Event::Rescue | Event::Unrescue) => f::RESCUE,
+        (_, Event::Unhold) => f::UNHOLD,
+        (_, Event::Service) => f::SERVICE,
+        _ => 1,
+    };
+    if !v.at_least(min) {
+        return Err(ApiError::too_old(min));
+    }
+    let steps = |name: &str| -> ApiResult<Option<Vec<Map<String, Value>>>> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|s| {
+                    let o = s.as_object().cloned().ok_or_else(|| ApiError::bad_request(format!("Invalid {name}: each step must be an object")))?;
+                    if !o.contains_key("interface") || !o.contains_key("step") {
+                        return Err(ApiError::bad_request(format!("Invalid {name}: each step needs \"interface\" and \"step\"")));
+                    }
+                    Ok(o)
+                })
+                .collect::<ApiResult<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(ApiError::bad_request(format!("Invalid {name}: expected a list, got {other}"))),
+        }
+    };
+    let clean_steps = steps("clean_steps")?;
+    if clean_steps.is_some() && verb != Event::Clean {
+        return Err(ApiError::bad_request("\"clean_steps\" is only valid when setting target provision state to clean"));
+    }
+    let configdrive = body.get("configdrive").filter(|c| !c.is_null()).cloned();
+    if configdrive.is_some() && !matches!(verb, Event::Deploy | Event::Rebuild) {
+        return Err(ApiError::bad_request("Adding a config drive is only supported when setting provision state to active, rebuild"));
+    }
+    let args = ProvisionArgs {
+        clean_steps,
+        deploy_steps: steps("deploy_steps")?,
+        service_steps: steps("service_steps")?,
+        configdrive,
+        rescue_password: body.get("rescue_password").and_then(Value::as_str).map(str::to_string),
+        disable_ramdisk: body.get("disable_ramdisk").and_then(Value::as_bool),
+    };
+    s.conductor.provision(&n.uuid, verb, args).await?;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+async fn set_raid(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    if !v.at_least(f::RAID_CONFIG) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let disks = body
+        .get("logical_disks")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_request("Invalid RAID configuration: \"logical_disks\" must be a list"))?;
+    for d in disks {
+        let ok = d.get("size_gb").is_some_and(|s| s.is_u64() || s == "MAX") && d.get("raid_level").is_some_and(Value::is_string);
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid RAID configuration: each logical disk needs \"size_gb\" (an integer or \"MAX\") and \"raid_level\": {d}"
+            )));
+        }
+    }
+    if n.interfaces.raid == "no-raid" {
+        return Err(ApiError::bad_request(format!("RAID is not supported by the raid interface of node {}", n.uuid)));
+    }
+    let target = body.as_object().cloned().unwrap_or_default();
+    s.store()
+        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
+            n.target_raid_config = target;
+            Ok(())
+        })
+        .await??;
+    Ok(no_content())
+}
+
+// ------------------------------------------------------------------------------------- maintenance
+
+async fn maintenance_on(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(other) => return Err(ApiError::bad_request(format!("Invalid maintenance reason {other}: a string is expected"))),
+    };
+    let n = find(&s, &id, v).await?;
+    s.store()
+        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
+            n.maintenance = true;
+            n.maintenance_reason = reason;
+            Ok(())
+        })
+        .await??;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/maintenance")))
+}
+
+async fn maintenance_off(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Response> {
+    let n = find(&s, &id, v).await?;
+    s.store()
+        .update_node(&n.uuid, None, |n| -> Result<(), ApiError> {
+            n.maintenance = false;
+            n.maintenance_reason = None;
+            n.fault = None;
+            Ok(())
+        })
+        .await??;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/maintenance")))
+}
+
+// ------------------------------------------------------------------------------------- management
+
+async fn validate_node(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = find(&s, &id, v).await?;
+    let results = s.conductor.validate(&n.uuid).await?;
+    let mut m = Map::new();
+    for (kind, r) in results {
+        let min = match kind {
+            "storage" => f::STORAGE_INTERFACE,
+            "rescue" => f::RESCUE,
+            "bios" => f::BIOS_INTERFACE,
+            "firmware" => f::FIRMWARE_INTERFACE,
+            _ => 1,
+        };
+        if !v.at_least(min) {
+            continue;
+        }
+        m.insert(
+            kind.to_string(),
+            match r {
+                Ok(()) => json!({"result": true}),
+                Err(reason) => json!({"result": false, "reason": reason}),
+            },
+        );
+    }
+    Ok(Json(Value::Object(m)))
+}
+
+async fn get_boot_device(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = find(&s, &id, v).await?;
+    let (dev, persistent) = s.conductor.get_boot_device(&n.uuid).await?;
+    Ok(Json(json!({"boot_device": dev, "persistent": persistent})))
+}
+
+async fn set_boot_device(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let dev = body.get("boot_device").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"boot_device\""))?;
+    let persistent = match body.get("persistent") {
+        None | Some(Value::Null) => false,
+        Some(p) => want_bool("persistent", p)?.unwrap_or(false),
+    };
+    let n = find(&s, &id, v).await?;
+    s.conductor.set_boot_device(&n.uuid, dev, persistent).await?;
+    Ok(no_content())
+}
+
+async fn supported_boot_devices(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = find(&s, &id, v).await?;
+    Ok(Json(json!({"supported_boot_devices": s.conductor.supported_boot_devices(&n.uuid).await?})))
+}
+
+async fn inject_nmi(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+    if !v.at_least(f::INJECT_NMI) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    if n.reservation.is_some() {
+        return Err(ApiError::conflict(format!("Node {} is locked, please retry after the current operation is completed.", n.uuid)));
+    }
+    let driver = s.conductor.drivers().driver_for(&n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    driver.management.validate(&n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(no_content())
+}
+
+async fn vendor_methods(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    find(&s, &id, v).await?;
+    Ok(Json(json!({})))
+}
+
+// ------------------------------------------------------------------------------------- VIFs
+
+/// With the `noop` network interface, a VIF is recorded on a free port of the node
+/// (`internal_info.tenant_vif_port_id`), as Ironic's VIFPortIDMixin does.
+async fn list_vifs(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::VIFS) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let ports = s.store().list_ports(ferric_store::PortFilter { node_uuid: Some(n.uuid), ..Default::default() }, Default::default()).await?;
+    let vifs: Vec<Value> = ports
+        .iter()
+        .filter_map(|p| p.internal_info.get("tenant_vif_port_id").and_then(Value::as_str))
+        .map(|v| json!({"id": v}))
+        .collect();
+    Ok(Json(json!({"vifs": vifs})))
+}
+
+async fn attach_vif(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    if !v.at_least(f::VIFS) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let vif = body.get("id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"id\""))?.to_string();
+    let n = find(&s, &id, v).await?;
+    if n.reservation.is_some() {
+        return Err(ApiError::conflict(format!("Node {} is locked, please retry after the current operation is completed.", n.uuid)));
+    }
+    let ports = s.store().list_ports(ferric_store::PortFilter { node_uuid: Some(n.uuid.clone()), ..Default::default() }, Default::default()).await?;
+    if ports.iter().any(|p| p.internal_info.get("tenant_vif_port_id").and_then(Value::as_str) == Some(vif.as_str())) {
+        return Err(ApiError::conflict(format!("Unable to attach VIF {vif} because it is already attached to node {}", n.uuid)));
+    }
+    let mut free = ports.into_iter().filter(|p| !p.internal_info.contains_key("tenant_vif_port_id")).collect::<Vec<_>>();
+    // Prefer PXE-enabled ports, as Ironic does.
+    free.sort_by_key(|p| !p.pxe_enabled);
+    let Some(mut port) = free.into_iter().next() else {
+        return Err(ApiError::bad_request(format!("Unable to attach VIF {vif}, not enough free physical ports.")));
+    };
+    port.internal_info.insert("tenant_vif_port_id".into(), Value::String(vif));
+    s.store().save_port(port).await?;
+    Ok(no_content())
+}
+
+async fn detach_vif(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((id, vif)): Path<(String, String)>) -> ApiResult<Response> {
+    if !v.at_least(f::VIFS) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let ports = s.store().list_ports(ferric_store::PortFilter { node_uuid: Some(n.uuid.clone()), ..Default::default() }, Default::default()).await?;
+    let Some(mut port) = ports.into_iter().find(|p| p.internal_info.get("tenant_vif_port_id").and_then(Value::as_str) == Some(vif.as_str())) else {
+        return Err(ApiError::bad_request(format!("Unable to detach VIF {vif} from node {}: it is not attached.", n.uuid)));
+    };
+    port.internal_info.remove("tenant_vif_port_id");
+    s.store().save_port(port).await?;
+    Ok(no_content())
+}
+

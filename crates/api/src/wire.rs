@@ -1,0 +1,259 @@
+//! Shared wire helpers: links, masking of secrets, field selection, pagination parameters.
+
+use crate::{ApiError, ApiResult};
+use ferric_core::version::{feature as f, Version};
+use ferric_store::{ListQuery, SortDir};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub fn link(base: &str, rel: &str, path: &str) -> Value {
+    if rel == "self" {
+        json!({"href": format!("{base}/v1/{path}"), "rel": "self"})
+    } else {
+        json!({"href": format!("{base}/{path}"), "rel": "bookmark"})
+    }
+}
+
+pub fn links(base: &str, path: &str) -> Value {
+    json!([link(base, "self", path), link(base, "bookmark", path)])
+}
+
+/// Substrings of keys whose values are secrets (oslo's `mask_dict_password` list).
+const SECRET_KEYS: &[&str] = &[
+    "password", "passwd", "pswd", "secret", "token", "passphrase", "private_key", "encryption_key", "admin_pass",
+    "new_pass", "sslkey", "fernetkey", "credential", "configdrive",
+];
+
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|s| k.contains(s))
+}
+
+/// Replace secret values with `******`, recursively.
+pub fn mask(d: &Map<String, Value>) -> Value {
+    let mut out = Map::with_capacity(d.len());
+    for (k, v) in d {
+        let v = if is_secret_key(k) && !v.is_null() {
+            Value::String("******".into())
+        } else if let Value::Object(inner) = v {
+            mask(inner)
+        } else {
+            v.clone()
+        };
+        out.insert(k.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// `?fields=a,b`: allowed at >= 1.8; unknown fields are a 400.
+pub fn parse_fields(raw: Option<&String>, version: Version, known: &[&str]) -> ApiResult<Option<Vec<String>>> {
+    let Some(raw) = raw else { return Ok(None) };
+    if !version.at_least(f::FIELDS) {
+        return Err(ApiError::too_old(f::FIELDS));
+    }
+    let fields: Vec<String> = raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let invalid: Vec<&str> = fields.iter().map(String::as_str).filter(|f| !known.contains(f)).collect();
+    if !invalid.is_empty() {
+        return Err(ApiError::bad_request(format!("Field(s) \"{}\" are not valid", invalid.join(", "))));
+    }
+    Ok(Some(fields))
+}
+
+/// Keep only `fields` (plus `links`).
+pub fn select(mut obj: Map<String, Value>, fields: &Option<Vec<String>>) -> Value {
+    if let Some(fields) = fields {
+        obj.retain(|k, _| k == "links" || fields.iter().any(|f| f == k));
+    }
+    Value::Object(obj)
+}
+
+/// Parse a boolean query parameter the way Ironic's `strutils.bool_from_string(strict)` does.
+pub fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value for {name}: '{v}'. Acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+        ))),
+    }
+}
+
+/// `limit`, `marker`, `sort_key`, `sort_dir`.
+pub fn list_query(
+    q: &HashMap<String, String>,
+    max_limit: usize,
+    sortable: &[&str],
+) -> ApiResult<ListQuery> {
+    let limit = match q.get("limit") {
+        None => max_limit,
+        Some(l) => {
+            let n: i64 = l.parse().map_err(|_| ApiError::bad_request(format!("Invalid value for limit: {l}")))?;
+            if n <= 0 {
+                return Err(ApiError::bad_request("Limit must be positive"));
+            }
+            (n as usize).min(max_limit)
+        }
+    };
+    let sort_dir = match q.get("sort_dir").map(String::as_str) {
+        None | Some("asc") => SortDir::Asc,
+        Some("desc") => SortDir::Desc,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
+            )))
+        }
+    };
+    let sort_key = q.get("sort_key").cloned().unwrap_or_else(|| "id".into());
+    if sort_key != "id" && !sortable.contains(&sort_key.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "The sort_key value \"{sort_key}\" is an invalid field for sorting"
+        )));
+    }
+    let marker = q.get("marker").cloned();
+    if let Some(m) = &marker {
+        if !ferric_core::validate::is_uuid_like(m) {
+            return Err(ApiError::bad_request(format!("Expected a UUID but received {m}.")));
+        }
+    }
+    Ok(ListQuery { limit: Some(limit), marker, sort_key: Some(sort_key), sort_dir })
+}
+
+/// Build `{"<name>": [...], "next": ...}`; `next` only when the page is full.
+pub fn collection(
+    name: &str,
+    items: Vec<Value>,
+    last_uuid: Option<String>,
+    limit: usize,
+    base: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> Value {
+    let mut out = Map::new();
+    let full = items.len() >= limit && limit > 0;
+    out.insert(name.to_string(), Value::Array(items));
+    if full {
+        if let Some(marker) = last_uuid {
+            let mut params: Vec<(String, String)> =
+                q.iter().filter(|(k, _)| *k != "marker" && *k != "limit").map(|(k, v)| (k.clone(), v.clone())).collect();
+            params.sort();
+            params.push(("limit".into(), limit.to_string()));
+            params.push(("marker".into(), marker));
+            let qs: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+            out.insert("next".into(), Value::String(format!("{base}/v1/{path}?{}", qs.join("&"))));
+        }
+    }
+    Value::Object(out)
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn ts(t: &Option<ferric_core::Timestamp>) -> Value {
+    t.map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string())).unwrap_or(Value::Null)
+}
+
+pub fn ts1(t: &ferric_core::Timestamp) -> Value {
+    ts(&Some(*t))
+}
+
+pub fn opt_str(s: &Option<String>) -> Value {
+    s.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+/// Apply an RFC 6902 patch to `doc`, Ironic-style: adding a new root attribute is refused, and
+/// failures name the failing operation.
+pub fn apply_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
+    let ops = patch.as_array().ok_or_else(|| ApiError::bad_request("Invalid patch: a JSON list of operations is expected."))?;
+    if ops.is_empty() {
+        return Err(ApiError::bad_request("Invalid patch: the list of operations is empty."));
+    }
+    for op in ops {
+        let o = op.as_object().ok_or_else(|| ApiError::bad_request(format!("Invalid patch operation {op}")))?;
+        let kind = o.get("op").and_then(Value::as_str).unwrap_or("");
+        let path = o.get("path").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request(format!("Invalid patch operation {op}: 'path' is required")))?;
+        if !matches!(kind, "add" | "replace" | "remove" | "move" | "copy" | "test") {
+            return Err(ApiError::bad_request(format!("Invalid patch operation {op}: unknown op '{kind}'")));
+        }
+        if matches!(kind, "add" | "replace" | "test") && !o.contains_key("value") {
+            return Err(ApiError::bad_request(format!("Invalid patch operation {op}: 'value' is required")));
+        }
+        if !path.starts_with('/') {
+            return Err(ApiError::bad_request(format!("Invalid patch path {path}: it must start with '/'")));
+        }
+        if kind == "add" && path.matches('/').count() == 1 && doc.get(&path[1..]).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "Adding a new attribute ({path}) to the root of the resource is not allowed"
+            )));
+        }
+    }
+    for op in ops {
+        let p: json_patch::Patch = serde_json::from_value(Value::Array(vec![op.clone()]))
+            .map_err(|e| ApiError::bad_request(format!("Invalid patch operation {op}: {e}")))?;
+        json_patch::patch(doc, &p).map_err(|e| ApiError::bad_request(format!("Couldn't apply patch '{op}'. Reason: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The first path segment of every operation of a patch.
+pub fn patched_roots(patch: &Value) -> Vec<String> {
+    patch
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|o| o.get("path").and_then(Value::as_str))
+                .filter_map(|p| p.trim_start_matches('/').split('/').next().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_is_recursive_and_keeps_other_values() {
+        let d = json!({"ipmi_password": "s3cret", "ipmi_username": "admin", "nested": {"redfish_password": "x", "n": 1}, "agent_token": null});
+        let m = mask(d.as_object().unwrap());
+        assert_eq!(m, json!({"ipmi_password": "******", "ipmi_username": "admin", "nested": {"redfish_password": "******", "n": 1}, "agent_token": null}));
+    }
+
+    #[test]
+    fn patches_refuse_new_root_attributes() {
+        let mut doc = json!({"name": "a", "extra": {}});
+        assert!(apply_patch(&mut doc, &json!([{"op": "add", "path": "/bogus", "value": 1}])).is_err());
+        apply_patch(&mut doc, &json!([{"op": "add", "path": "/extra/k", "value": 1}, {"op": "replace", "path": "/name", "value": "b"}])).unwrap();
+        assert_eq!(doc, json!({"name": "b", "extra": {"k": 1}}));
+        assert!(apply_patch(&mut doc, &json!([{"op": "remove", "path": "/extra/missing"}])).is_err());
+        assert!(apply_patch(&mut doc, &json!({"op": "remove"})).is_err());
+        assert!(apply_patch(&mut doc, &json!([{"op": "frob", "path": "/name"}])).is_err());
+        assert_eq!(patched_roots(&json!([{"op": "add", "path": "/extra/k", "value": 1}])), vec!["extra"]);
+    }
+
+    #[test]
+    fn pagination_parameters() {
+        let q: HashMap<String, String> = [("limit".to_string(), "0".to_string())].into();
+        assert!(list_query(&q, 1000, &[]).is_err());
+        let q: HashMap<String, String> = [("limit".to_string(), "5000".to_string())].into();
+        assert_eq!(list_query(&q, 1000, &[]).unwrap().limit, Some(1000));
+        let q: HashMap<String, String> = [("sort_key".to_string(), "driver_info".to_string())].into();
+        assert!(list_query(&q, 1000, &["name"]).is_err());
+        let q: HashMap<String, String> = [("sort_dir".to_string(), "up".to_string())].into();
+        assert!(list_query(&q, 1000, &[]).is_err());
+    }
+
+    #[test]
+    fn next_link_only_for_full_pages() {
+        let q: HashMap<String, String> = [("detail".to_string(), "True".to_string())].into();
+        let c = collection("nodes", vec![json!(1), json!(2)], Some("u2".into()), 2, "http://h", "nodes", &q);
+        assert_eq!(c["next"], "http://h/v1/nodes?detail=True&limit=2&marker=u2");
+        let c = collection("nodes", vec![json!(1)], Some("u1".into()), 2, "http://h", "nodes", &q);
+        assert!(c.get("next").is_none());
+    }
+}

@@ -1,0 +1,206 @@
+//! `ferric serve` configuration: defaults, then a TOML file, then `FERRIC_<SECTION>__<KEY>`
+//! environment variables, then command-line flags.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub conductor: Conductor,
+    pub api: Api,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Address of the Bare Metal API.
+    pub listen: String,
+    /// Where the SQLite database lives (created if missing).
+    pub data_dir: PathBuf,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Conductor {
+    pub host: String,
+    pub conductor_group: String,
+    pub workers: usize,
+    pub automated_clean: bool,
+    pub allow_deleting_available_nodes: bool,
+    pub node_locked_retry_attempts: u32,
+    pub node_locked_retry_interval_ms: u64,
+    pub deploy_callback_timeout: u64,
+    pub clean_callback_timeout: u64,
+    pub inspect_wait_timeout: u64,
+    pub rescue_callback_timeout: u64,
+    pub service_callback_timeout: u64,
+    pub check_timeouts_interval: u64,
+    pub heartbeat_interval: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_limit: usize,
+    pub ramdisk_endpoints: bool,
+    pub ramdisk_heartbeat_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { server: Server::default(), conductor: Conductor::default(), api: Api::default() }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server { listen: "127.0.0.1:6385".into(), data_dir: PathBuf::from("ferric-data"), log_format: "text".into() }
+    }
+}
+
+impl Default for Conductor {
+    fn default() -> Self {
+        let d = ferric_conductor::ConductorConfig::default();
+        Conductor {
+            host: hostname(),
+            conductor_group: d.conductor_group,
+            workers: d.workers,
+            automated_clean: d.automated_clean,
+            allow_deleting_available_nodes: d.allow_deleting_available_nodes,
+            node_locked_retry_attempts: d.node_locked_retry_attempts,
+            node_locked_retry_interval_ms: d.node_locked_retry_interval.as_millis() as u64,
+            deploy_callback_timeout: d.deploy_callback_timeout.as_secs(),
+            clean_callback_timeout: d.clean_callback_timeout.as_secs(),
+            inspect_wait_timeout: d.inspect_wait_timeout.as_secs(),
+            rescue_callback_timeout: d.rescue_callback_timeout.as_secs(),
+            service_callback_timeout: d.service_callback_timeout.as_secs(),
+            check_timeouts_interval: d.check_timeouts_interval.as_secs(),
+            heartbeat_interval: d.heartbeat_interval.as_secs(),
+        }
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        let d = ferric_api::ApiConfig::default();
+        Api {
+            public_url: d.public_url,
+            max_body_bytes: d.max_body_bytes,
+            max_limit: d.max_limit,
+            ramdisk_endpoints: d.ramdisk_endpoints,
+            ramdisk_heartbeat_timeout: d.ramdisk_heartbeat_timeout,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Parse an environment value as TOML scalar when it is one (numbers, booleans), else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+impl Config {
+    /// Load: defaults, then `file` (if given), then `env` overrides (`FERRIC_SERVER__LISTEN=...`).
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, String> {
+        let mut doc = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                text.parse::<toml::Table>().map_err(|e| format!("invalid TOML in {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("FERRIC_") else { continue };
+            let Some((section, key)) = rest.split_once("__") else { continue };
+            let section = section.to_ascii_lowercase();
+            let key = key.to_ascii_lowercase();
+            let table = doc.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(t) = table else { return Err(format!("config section {section} is not a table")) };
+            t.insert(key, env_value(&v));
+        }
+        toml::Value::Table(doc).try_into().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    pub fn conductor_config(&self) -> ferric_conductor::ConductorConfig {
+        use std::time::Duration;
+        let c = &self.conductor;
+        ferric_conductor::ConductorConfig {
+            host: c.host.clone(),
+            conductor_group: c.conductor_group.clone(),
+            workers: c.workers,
+            node_locked_retry_attempts: c.node_locked_retry_attempts,
+            node_locked_retry_interval: Duration::from_millis(c.node_locked_retry_interval_ms),
+            automated_clean: c.automated_clean,
+            allow_deleting_available_nodes: c.allow_deleting_available_nodes,
+            deploy_callback_timeout: Duration::from_secs(c.deploy_callback_timeout),
+            clean_callback_timeout: Duration::from_secs(c.clean_callback_timeout),
+            inspect_wait_timeout: Duration::from_secs(c.inspect_wait_timeout),
+            rescue_callback_timeout: Duration::from_secs(c.rescue_callback_timeout),
+            service_callback_timeout: Duration::from_secs(c.service_callback_timeout),
+            check_timeouts_interval: Duration::from_secs(c.check_timeouts_interval),
+            heartbeat_interval: Duration::from_secs(c.heartbeat_interval),
+        }
+    }
+
+    pub fn api_config(&self) -> ferric_api::ApiConfig {
+        let a = &self.api;
+        ferric_api::ApiConfig {
+            public_url: a.public_url.clone(),
+            max_body_bytes: a.max_body_bytes,
+            max_limit: a.max_limit,
+            ramdisk_endpoints: a.ramdisk_endpoints,
+            ramdisk_heartbeat_timeout: a.ramdisk_heartbeat_timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(&p, "[server]\nlisten = \"127.0.0.1:7000\"\n[conductor]\nworkers = 7\n").unwrap();
+        let env = vec![
+            ("FERRIC_CONDUCTOR__WORKERS".to_string(), "9".to_string()),
+            ("FERRIC_API__PUBLIC_URL".to_string(), "http://bm.example:6385".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(Some(&p), env).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:7000");
+        assert_eq!(c.conductor.workers, 9);
+        assert_eq!(c.api.public_url.as_deref(), Some("http://bm.example:6385"));
+        assert_eq!(c.api.max_limit, 1000);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(&p, "[server]\nlisen = \"typo\"\n").unwrap();
+        assert!(Config::load(Some(&p), vec![]).unwrap_err().contains("lisen"));
+        assert!(Config::load(None, vec![("FERRIC_CONDUCTOR__WORKERS".into(), "many".into())]).is_err());
+    }
+}
