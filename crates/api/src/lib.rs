@@ -78,7 +78,6 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))
-        .route("/v1/", get(discovery::v1))
         .nest("/v1", v1)
         .route("/v1/nodes/{node}/states/console", put(nodes::not_implemented).get(nodes::not_implemented))
         .fallback(fallback)
@@ -185,12 +184,15 @@ pub(crate) fn no_content() -> Response {
 }
 
 
-/// Serve the API until `shutdown` resolves.
+/// Serve the API until `shutdown` resolves. Trailing slashes are trimmed before routing, as
+/// Ironic accepts both `/v1/ports` and `/v1/ports/`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    use tower::Layer;
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
 }
 
