@@ -14,7 +14,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-  sed -n '2,13p' "$0" >&2; exit 2
+  awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0" >&2; exit 2
 fi
 URL="${1%/}"
 

@@ -164,5 +164,5 @@ case "$CMD" in
     "$VENV_DIR/clients/bin/python" "$HERE/sdk_scenario.py" "$URL" || rc=1
     "$HERE/run_tempest.sh" "$URL" "${FERRIC_MAX_MICROVERSION:-1.115}" || rc=1
     exit $rc ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  *) awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0"; exit 2 ;;
 esac

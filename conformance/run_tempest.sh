@@ -34,12 +34,12 @@ ARGS=()
 for a in "$@"; do
   case "$a" in
     --update-baseline) UPDATE=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
     -*) echo "run_tempest.sh: unknown option $a" >&2; exit 2 ;;
     *) ARGS+=("$a") ;;
   esac
 done
-if [ ${#ARGS[@]} -ne 2 ]; then sed -n '2,27p' "$0" >&2; exit 2; fi
+if [ ${#ARGS[@]} -ne 2 ]; then awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0" >&2; exit 2; fi
 URL="${ARGS[0]%/}"
 MAXV="${ARGS[1]}"
 [[ "$MAXV" =~ ^1\.[0-9]+$|^latest$ ]] || { echo "run_tempest.sh: bad max microversion '$MAXV'" >&2; exit 2; }
