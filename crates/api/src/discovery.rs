@@ -131,7 +131,7 @@ async fn driver_properties(State(s): State<AppState>, Path(name): Path<String>) 
 
 async fn raid_properties(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     if !v.at_least(f::RAID_CONFIG) {
-        return Err(ApiError::not_found("The resource could not be found."));
+        return Err(ApiError::too_old(f::RAID_CONFIG));
     }
     if s.conductor.drivers().hardware_type(&name).is_none() {
         return Err(ApiError::not_found(format!("Could not find the following driver(s) or hardware type(s): {name}.")));

@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::Router;
 use ferric_conductor::Conductor;
 use ferric_core::version::{self, Version};
@@ -79,7 +79,6 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))
         .nest("/v1", v1)
-        .route("/v1/nodes/{node}/states/console", put(nodes::not_implemented).get(nodes::not_implemented))
         .fallback(fallback)
         .layer(axum::middleware::from_fn(openstack_headers))
         .layer(DefaultBodyLimit::max(limit))
@@ -184,6 +183,19 @@ pub(crate) fn no_content() -> Response {
 }
 
 
+/// Ironic routes a path without a version prefix to v1 (`/nodes` is `/v1/nodes`): its bookmark
+/// links rely on it, and so do some clients.
+fn default_to_v1(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path != "/" && path != "/v1" && !path.starts_with("/v1/") {
+        let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        if let Ok(uri) = format!("/v1{pq}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// Serve the API until `shutdown` resolves. Trailing slashes are trimmed before routing, as
 /// Ironic accepts both `/v1/ports` and `/v1/ports/`.
 pub async fn serve(
@@ -191,8 +203,8 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use tower::Layer;
-    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
+    use tower::{Layer, ServiceExt};
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app.map_request(default_to_v1));
     axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
 }
 

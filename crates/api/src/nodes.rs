@@ -30,15 +30,17 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{node}/vifs", get(list_vifs).post(attach_vif))
         .route("/nodes/{node}/vifs/{vif}", axum::routing::delete(detach_vif))
         .route("/nodes/{node}/vendor_passthru/methods", get(vendor_methods))
+        .route("/nodes/{node}/states/console", get(get_console).put(set_console))
+        // pecan's object dispatch also serves the console at this path.
+        .route("/nodes/states/console/{node}", get(get_console))
+        .route("/nodes/{node}/traits", get(list_traits).put(set_traits).delete(remove_traits))
+        .route("/nodes/{node}/traits/{t}", put(add_trait).delete(remove_trait))
         .route("/nodes/{node}/ports", get(crate::ports::node_ports))
         .route("/nodes/{node}/ports/detail", get(crate::ports::node_ports_detail))
         .route("/nodes/{node}/portgroups", get(crate::ports::node_portgroups))
         .route("/nodes/{node}/portgroups/detail", get(crate::ports::node_portgroups_detail))
 }
 
-pub async fn not_implemented() -> ApiError {
-    ApiError::new(axum::http::StatusCode::NOT_IMPLEMENTED, "This operation is not implemented by ferric yet.")
-}
 
 /// Node fields and the microversion that introduced each (Ironic's `VERSIONED_FIELDS`).
 const FIELD_VERSIONS: &[(&str, u16)] = &[
@@ -767,7 +769,7 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
 
 async fn set_raid(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
     if !v.at_least(f::RAID_CONFIG) {
-        return Err(ApiError::not_found("The resource could not be found."));
+        return Err(ApiError::too_old(f::RAID_CONFIG));
     }
     let n = find(&s, &id, v).await?;
     let disks = body
@@ -951,3 +953,138 @@ async fn detach_vif(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((
     Ok(no_content())
 }
 
+
+// ------------------------------------------------------------------------------------- console
+
+async fn get_console(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = find(&s, &id, v).await?;
+    let info = match (n.console_enabled, n.interfaces.console.as_str()) {
+        // Ironic's fake console interface answers with this.
+        (true, "fake") => json!({"type": "fake", "url": "fake-info"}),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({"console_enabled": n.console_enabled, "console_info": info})))
+}
+
+async fn set_console(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let enabled = match body.get("enabled") {
+        Some(e) => want_bool("enabled", e)?.ok_or_else(|| ApiError::bad_request("Invalid value for enabled: null"))?,
+        None => return Err(ApiError::bad_request("Missing argument: \"enabled\"")),
+    };
+    let n = find(&s, &id, v).await?;
+    if n.interfaces.console == "no-console" {
+        return Err(ApiError::bad_request(format!("No console interface is configured for node {}", n.uuid)));
+    }
+    s.store()
+        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
+            n.console_enabled = enabled;
+            Ok(())
+        })
+        .await??;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/states/console")))
+}
+
+// ------------------------------------------------------------------------------------- traits
+
+#[derive(Clone, Copy, PartialEq)]
+enum TraitOp {
+    Read,
+    Put,
+    Delete,
+}
+
+/// Below 1.37 Ironic answers 406 to reads, 405 to PUTs and 404 to DELETEs of traits.
+fn traits_gate(v: Version, op: TraitOp) -> ApiResult<()> {
+    if v.at_least(f::TRAITS) {
+        return Ok(());
+    }
+    Err(match op {
+        TraitOp::Read => ApiError::too_old(f::TRAITS),
+        TraitOp::Put => ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "The method is not allowed for this resource at this API version."),
+        TraitOp::Delete => ApiError::not_found("The resource could not be found."),
+    })
+}
+
+fn check_trait(t: &str) -> ApiResult<()> {
+    if !validate::is_valid_trait(t) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid trait \"{t}\": a trait must be a standard trait or match ^CUSTOM_[A-Z0-9_]+$"
+        )));
+    }
+    Ok(())
+}
+
+const MAX_TRAITS: usize = 50;
+
+async fn update_traits(s: &AppState, id: &str, v: Version, f: impl FnOnce(&mut Vec<String>) -> ApiResult<()> + Send + 'static) -> ApiResult<Response> {
+    let n = find(s, id, v).await?;
+    s.store()
+        .update_node(&n.uuid, None, move |n| {
+            f(&mut n.traits)?;
+            if n.traits.len() > MAX_TRAITS {
+                return Err(ApiError::bad_request(format!("Could not modify traits for node {}: a node can have at most {MAX_TRAITS} traits", n.uuid)));
+            }
+            Ok(())
+        })
+        .await??;
+    Ok(no_content())
+}
+
+async fn list_traits(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    traits_gate(v, TraitOp::Read)?;
+    let n = find(&s, &id, v).await?;
+    Ok(Json(json!({"traits": n.traits})))
+}
+
+async fn set_traits(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    traits_gate(v, TraitOp::Put)?;
+    let list = body.get("traits").and_then(Value::as_array).ok_or_else(|| ApiError::bad_request("Missing argument: \"traits\" (a list)"))?;
+    let mut traits = Vec::new();
+    for t in list {
+        let t = t.as_str().ok_or_else(|| ApiError::bad_request(format!("Invalid trait {t}: a string is expected")))?;
+        check_trait(t)?;
+        if !traits.iter().any(|x| x == t) {
+            traits.push(t.to_string());
+        }
+    }
+    update_traits(&s, &id, v, move |ts| {
+        *ts = traits;
+        Ok(())
+    })
+    .await
+}
+
+async fn add_trait(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((id, t)): Path<(String, String)>) -> ApiResult<Response> {
+    traits_gate(v, TraitOp::Put)?;
+    check_trait(&t)?;
+    update_traits(&s, &id, v, move |ts| {
+        if !ts.contains(&t) {
+            ts.push(t);
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn remove_traits(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+    traits_gate(v, TraitOp::Delete)?;
+    update_traits(&s, &id, v, |ts| {
+        ts.clear();
+        Ok(())
+    })
+    .await
+}
+
+async fn remove_trait(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((id, t)): Path<(String, String)>) -> ApiResult<Response> {
+    traits_gate(v, TraitOp::Delete)?;
+    let node = id.clone();
+    update_traits(&s, &id, v, move |ts| {
+        let before = ts.len();
+        ts.retain(|x| x != &t);
+        if ts.len() == before {
+            return Err(ApiError::not_found(format!("Node {node} doesn't have a trait '{t}'")));
+        }
+        Ok(())
+    })
+    .await
+}

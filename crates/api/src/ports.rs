@@ -126,7 +126,7 @@ async fn find_port(s: &AppState, ident: &str) -> ApiResult<Port> {
     if validate::is_uuid_like(ident) {
         return Ok(s.store().get_port(ident).await?);
     }
-    Err(ApiError::not_found(format!("Port {ident} could not be found.")))
+    Err(ApiError::bad_request(format!("Expected a UUID but received {ident}.")))
 }
 
 async fn show_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {

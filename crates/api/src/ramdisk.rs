@@ -16,7 +16,11 @@ use std::collections::HashMap;
 const TOKEN_KEY: &str = "agent_secret_token";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/lookup", get(lookup)).route("/heartbeat/{node}", post(heartbeat))
+    Router::new()
+        .route("/lookup", get(lookup))
+        .route("/heartbeat/{node}", post(heartbeat))
+        // pecan also takes the node from the body: `POST /v1/heartbeat {"node_ident": ...}`.
+        .route("/heartbeat", post(heartbeat_body))
 }
 
 fn enabled(s: &AppState, v: ferric_core::Version) -> ApiResult<()> {
@@ -104,6 +108,11 @@ async fn lookup(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
             "agent_token_required": true,
         }
     })))
+}
+
+async fn heartbeat_body(state: State<AppState>, v: ApiVersion, b: BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let id = body.get("node_ident").and_then(Value::as_str).unwrap_or_default().to_string();
+    heartbeat(state, v, b, Path(id), JsonBody(body)).await
 }
 
 async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {

@@ -113,6 +113,15 @@ struct Fake {
 }
 
 impl GenericInterface for Fake {
+    fn properties(&self) -> Dict {
+        // Ironic's fake vendor interface (FakeVendorB) documents two properties.
+        let mut d = Dict::new();
+        if self.kind == "vendor" {
+            d.insert("B1".into(), "B1 description. Required.".into());
+            d.insert("B2".into(), "B2 description. Required.".into());
+        }
+        d
+    }
     fn validate(&self, _node: &Node) -> DResult<()> {
         Ok(())
     }
