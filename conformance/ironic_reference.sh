@@ -115,12 +115,16 @@ do_start() {
   timeout 300 "$IRONIC_VENV/bin/ironic-dbsync" --config-file "$WORK/ironic.conf" create_schema \
     > "$WORK/dbsync.log" 2>&1 || { cat "$WORK/dbsync.log" >&2; exit 1; }
   log "starting ironic on $URL (log $WORK/ironic.log)"
-  # setsid: own process group, so stop can signal the whole tree
-  setsid "$IRONIC_VENV/bin/ironic" --config-file "$WORK/ironic.conf" \
+  # setsid: own session and process group (pgid == pid), so stop can signal the whole
+  # tree; the child records its own pid (setsid may fork when run under job control).
+  rm -f "$PIDFILE"
+  setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$PIDFILE" \
+    "$IRONIC_VENV/bin/ironic" --config-file "$WORK/ironic.conf" \
     > "$WORK/ironic.stdout" 2>&1 < /dev/null &
-  echo $! > "$PIDFILE"
-  local i=0 pid
-  pid="$(cat "$PIDFILE")"
+  local i=0 pid=""
+  for _ in $(seq 1 50); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
+  pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+  [ -n "$pid" ] || { echo "ironic did not start (no pid file)" >&2; exit 1; }
   while ! answers; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "ironic exited during startup; last log lines:" >&2
