@@ -80,14 +80,7 @@ fn driver_json(s: &AppState, name: &str, v: Version, base: &str, detail: bool) -
         if detail {
             if let Some(ht) = s.conductor.drivers().hardware_type(name) {
                 for kind in ferric_core::Interfaces::KINDS {
-                    let min = match kind {
-                        "storage" => f::STORAGE_INTERFACE,
-                        "rescue" => f::RESCUE,
-                        "bios" => f::BIOS_INTERFACE,
-                        "firmware" => f::FIRMWARE_INTERFACE,
-                        _ => 1,
-                    };
-                    if !v.at_least(min) {
+                    if !v.at_least(version::interface_min(kind)) {
                         continue;
                     }
                     let supported = ht.supported.get(kind).cloned().unwrap_or_default();

@@ -836,14 +836,7 @@ async fn validate_node(State(s): State<AppState>, ApiVersion(v): ApiVersion, Pat
     let results = s.conductor.validate(&n.uuid).await?;
     let mut m = Map::new();
     for (kind, r) in results {
-        let min = match kind {
-            "storage" => f::STORAGE_INTERFACE,
-            "rescue" => f::RESCUE,
-            "bios" => f::BIOS_INTERFACE,
-            "firmware" => f::FIRMWARE_INTERFACE,
-            _ => 1,
-        };
-        if !v.at_least(min) {
+        if !v.at_least(ferric_core::version::interface_min(kind)) {
             continue;
         }
         m.insert(

@@ -140,6 +140,17 @@ pub mod feature {
     pub const DISABLE_POWER_OFF: u16 = 95;
 }
 
+/// The microversion from which an interface kind is visible (in `validate`, driver details).
+pub fn interface_min(kind: &str) -> u16 {
+    match kind {
+        "storage" => feature::STORAGE_INTERFACE,
+        "rescue" => feature::RESCUE,
+        "bios" => feature::BIOS_INTERFACE,
+        "firmware" => feature::FIRMWARE_INTERFACE,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,11 +53,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(async move {
-        match cli.command {
-            Command::Serve(args) => serve(args).await,
-            Command::Node { opts, cmd } => ferric_cli::run_node(&opts, cmd).await.map_err(|e| e.to_string()),
-            Command::Port { opts, cmd } => ferric_cli::run_port(&opts, cmd).await.map_err(|e| e.to_string()),
+        let client = match cli.command {
+            Command::Serve(args) => return serve(args).await,
+            Command::Node { opts, cmd } => ferric_cli::run_node(&opts, cmd).await,
+            Command::Port { opts, cmd } => ferric_cli::run_port(&opts, cmd).await,
+        };
+        if let Err(e) = &client {
+            e.report();
+            std::process::exit(e.exit_code());
         }
+        Ok(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

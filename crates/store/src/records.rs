@@ -11,6 +11,7 @@ pub(crate) trait Record: Serialize + DeserializeOwned + Send + 'static {
     const TABLE: &'static str;
     const KIND: &'static str;
     fn set_id(&mut self, id: i64);
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp);
     fn uuid(&self) -> &str;
     /// Indexed/unique columns other than `id`, `uuid` and `data`.
     fn columns(&self) -> Vec<(&'static str, Sql)>;
@@ -25,6 +26,9 @@ impl Record for Node {
     const KIND: &'static str = "Node";
     fn set_id(&mut self, id: i64) {
         self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
     }
     fn uuid(&self) -> &str {
         &self.uuid
@@ -47,6 +51,9 @@ impl Record for Port {
     fn set_id(&mut self, id: i64) {
         self.id = id;
     }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
     fn uuid(&self) -> &str {
         &self.uuid
     }
@@ -66,6 +73,9 @@ impl Record for Portgroup {
     fn set_id(&mut self, id: i64) {
         self.id = id;
     }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
     fn uuid(&self) -> &str {
         &self.uuid
     }
@@ -79,6 +89,9 @@ impl Record for Chassis {
     const KIND: &'static str = "Chassis";
     fn set_id(&mut self, id: i64) {
         self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
     }
     fn uuid(&self) -> &str {
         &self.uuid
@@ -140,6 +153,34 @@ pub(crate) fn replace<R: Record>(conn: &Connection, rec: &R, extra_where: &str, 
     params.push(Sql::Text(rec.uuid().to_string()));
     params.extend(extra);
     conn.execute(&sql, params_from_iter(params)).map_err(|e| map_unique(e, rec))
+}
+
+/// Replace a whole record (no lock involved), stamping `updated_at`.
+fn save_doc<R: Record>(c: &Connection, mut rec: R) -> Result<R> {
+    rec.set_updated_at(ferric_core::model::now());
+    if replace(c, &rec, "", vec![])? != 1 {
+        return Err(StoreError::NotFound { kind: R::KIND, ident: rec.uuid().to_string() });
+    }
+    Ok(rec)
+}
+
+/// Delete the record unless `members_sql` (one `?1` = the uuid) counts something; returns
+/// that count (0 when deleted).
+fn delete_unless_members<R: Record>(c: &Connection, uuid: &str, members_sql: &str) -> Result<usize> {
+    let members: i64 = c.query_row(members_sql, [uuid], |r| r.get(0))?;
+    if members > 0 {
+        return Ok(members as usize);
+    }
+    match c.execute(&format!("DELETE FROM {} WHERE uuid = ?1", R::TABLE), [uuid])? {
+        0 => Err(StoreError::NotFound { kind: R::KIND, ident: uuid.to_string() }),
+        _ => Ok(0),
+    }
+}
+
+/// List plain (lock-free) records.
+fn list_docs<R: Record>(c: &Connection, columns: &[&str], w: Where, q: &ListQuery) -> Result<Vec<R>> {
+    let rows = list_rows(c, R::TABLE, columns, "id, data", w, q, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
 }
 
 fn decode<R: Record>(id: i64, data: &str) -> Result<R> {
@@ -548,22 +589,13 @@ impl Store {
             w.eq("portgroup_uuid", &f.portgroup_uuid);
             w.eq("address", &f.address);
             w.any_of("address", &f.addresses);
-            let cols = &["address", "name", "node_uuid", "portgroup_uuid"];
-            let rows = list_rows(c, "ports", cols, "id, data", w, &q, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
+            list_docs(c, &["address", "name", "node_uuid", "portgroup_uuid"], w, &q)
         })
         .await
     }
 
-    pub async fn save_port(&self, mut port: Port) -> Result<Port> {
-        self.write(move |c| {
-            port.updated_at = Some(ferric_core::model::now());
-            if replace(c, &port, "", vec![])? != 1 {
-                return Err(not_found("Port", &port.uuid));
-            }
-            Ok(port)
-        })
-        .await
+    pub async fn save_port(&self, port: Port) -> Result<Port> {
+        self.write(move |c| save_doc(c, port)).await
     }
 
     pub async fn delete_port(&self, uuid: &str) -> Result<()> {
@@ -604,40 +636,20 @@ impl Store {
             let mut w = Where::default();
             w.eq("node_uuid", &f.node_uuid);
             w.eq("address", &f.address);
-            let cols = &["name", "address", "node_uuid"];
-            let rows =
-                list_rows(c, "portgroups", cols, "id, data", w, &q, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
+            list_docs(c, &["name", "address", "node_uuid"], w, &q)
         })
         .await
     }
 
-    pub async fn save_portgroup(&self, mut pg: Portgroup) -> Result<Portgroup> {
-        self.write(move |c| {
-            pg.updated_at = Some(ferric_core::model::now());
-            if replace(c, &pg, "", vec![])? != 1 {
-                return Err(not_found("Portgroup", &pg.uuid));
-            }
-            // Ports follow their group's node.
-            Ok(pg)
-        })
-        .await
+    pub async fn save_portgroup(&self, pg: Portgroup) -> Result<Portgroup> {
+        self.write(move |c| save_doc(c, pg)).await
     }
 
     /// Delete a portgroup; refuses (returns the member count) while ports still belong to it.
     pub async fn delete_portgroup(&self, uuid: &str) -> Result<usize> {
         let uuid = uuid.to_string();
-        self.write(move |c| {
-            let members: i64 = c.query_row("SELECT COUNT(*) FROM ports WHERE portgroup_uuid = ?1", [&uuid], |r| r.get(0))?;
-            if members > 0 {
-                return Ok(members as usize);
-            }
-            match c.execute("DELETE FROM portgroups WHERE uuid = ?1", [&uuid])? {
-                0 => Err(not_found("Portgroup", &uuid)),
-                _ => Ok(0),
-            }
-        })
-        .await
+        self.write(move |c| delete_unless_members::<Portgroup>(c, &uuid, "SELECT COUNT(*) FROM ports WHERE portgroup_uuid = ?1"))
+            .await
     }
 
     // ---------------------------------------------------------------- chassis
@@ -652,42 +664,18 @@ impl Store {
     }
 
     pub async fn list_chassis(&self, q: ListQuery) -> Result<Vec<Chassis>> {
-        self.read(move |c| {
-            let rows = list_rows(c, "chassis", &[], "id, data", Where::default(), &q, |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            rows.into_iter().map(|(id, d)| decode(id, &d)).collect()
-        })
-        .await
+        self.read(move |c| list_docs(c, &[], Where::default(), &q)).await
     }
 
-    pub async fn save_chassis(&self, mut ch: Chassis) -> Result<Chassis> {
-        self.write(move |c| {
-            ch.updated_at = Some(ferric_core::model::now());
-            if replace(c, &ch, "", vec![])? != 1 {
-                return Err(not_found("Chassis", &ch.uuid));
-            }
-            Ok(ch)
-        })
-        .await
+    pub async fn save_chassis(&self, ch: Chassis) -> Result<Chassis> {
+        self.write(move |c| save_doc(c, ch)).await
     }
 
     /// Delete a chassis; refuses (returns the node count) while nodes belong to it.
     pub async fn delete_chassis(&self, uuid: &str) -> Result<usize> {
         let uuid = uuid.to_string();
         self.write(move |c| {
-            let members: i64 = c.query_row(
-                "SELECT COUNT(*) FROM nodes WHERE json_extract(data, '$.chassis_uuid') = ?1",
-                [&uuid],
-                |r| r.get(0),
-            )?;
-            if members > 0 {
-                return Ok(members as usize);
-            }
-            match c.execute("DELETE FROM chassis WHERE uuid = ?1", [&uuid])? {
-                0 => Err(not_found("Chassis", &uuid)),
-                _ => Ok(0),
-            }
+            delete_unless_members::<Chassis>(c, &uuid, "SELECT COUNT(*) FROM nodes WHERE json_extract(data, '$.chassis_uuid') = ?1")
         })
         .await
     }
