@@ -148,8 +148,7 @@ run_step() {
     echo "PASS  $name (${dt}s)"
   else
     FAILED=$((FAILED + 1)); RESULTS+=("FAIL $name")
-    echo "FAIL  $name: ${ERR:-failed}" >&2
-    echo "FAIL  $name"
+    echo "FAIL  $name: ${ERR:-failed}"
   fi
 }
 

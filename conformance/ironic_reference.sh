@@ -7,8 +7,11 @@
 #                                                    the background, wait until GET / answers
 #   conformance/ironic_reference.sh stop [PORT]     stop it
 #   conformance/ironic_reference.sh status [PORT]
-#   conformance/ironic_reference.sh selftest [PORT] start, run cli_scenario.sh, sdk_scenario.py
-#                                                    and run_tempest.sh against it, stop
+#   conformance/ironic_reference.sh selftest [PORT] fresh start, run cli_scenario.sh,
+#                                                    sdk_scenario.py and run_tempest.sh against it
+#                                                    (tempest output in conformance/out/ironic-reference,
+#                                                    no baseline unless FERRIC_TEMPEST_BASELINE is set),
+#                                                    stop
 # PORT defaults to 6399. State (ironic.conf, ironic.sqlite, ironic.log, ironic.pid) lives in
 # $FERRIC_IRONIC_WORKDIR (default /tmp/ferric-ironic-ref-PORT).
 # Environment: FERRIC_VENV_DIR (see setup.sh), FERRIC_IRONIC_START_TIMEOUT (default 180 s).
@@ -170,6 +173,8 @@ case "$CMD" in
     "$HERE/cli_scenario.sh" "$URL" || cli_rc=$?
     "$VENV_DIR/clients/bin/python" "$HERE/sdk_scenario.py" "$URL" || sdk_rc=$?
     FERRIC_TEMPEST_QUIET="${FERRIC_TEMPEST_QUIET:-1}" \
+    FERRIC_TEMPEST_OUT="${FERRIC_TEMPEST_OUT:-$HERE/out/ironic-reference}" \
+    FERRIC_TEMPEST_BASELINE="${FERRIC_TEMPEST_BASELINE:-/dev/null}" \
       "$HERE/run_tempest.sh" "$URL" "${FERRIC_MAX_MICROVERSION:-1.115}" || tempest_rc=$?
     log "selftest exit codes: cli_scenario=$cli_rc sdk_scenario=$sdk_rc run_tempest=$tempest_rc"
     [ "$cli_rc$sdk_rc$tempest_rc" = 000 ] ;;

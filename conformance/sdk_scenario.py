@@ -58,8 +58,7 @@ def main():
             fn()
         except Exception as e:  # noqa: BLE001 - report every failure
             results.append(False)
-            print("FAIL  %s" % label)
-            sys.stderr.write("FAIL  %s: %s: %s\n" % (label, type(e).__name__, e))
+            print("FAIL  %s: %s: %s" % (label, type(e).__name__, e))
             if os.environ.get("FERRIC_SDK_DEBUG"):
                 traceback.print_exc()
         else:
@@ -148,6 +147,7 @@ def main():
                 pass
     passed = sum(results)
     failed = len(results) - passed
+    sys.stdout.flush()
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

@@ -232,10 +232,10 @@ def main():
         for tid in by["skipped"]:
             reason = (tests[tid]["reason"] or "").replace("\n", " ")
             out.write("  SKIP %s: %s\n" % (tid, reason[:160]))
-    out.write("\nPer module              passed failed skipped\n")
+    out.write("\n  %-32s %6s %6s %7s\n" % ("module", "passed", "failed", "skipped"))
     for m in KEY_MODULES + sorted(set(modules) - set(KEY_MODULES)):
         c = modules[m]
-        out.write("  %-22s %6d %6d %7d\n" % (m, c["passed"], c["failed"], c["skipped"]))
+        out.write("  %-32s %6d %6d %7d\n" % (m, c["passed"], c["failed"], c["skipped"]))
     out.write("Summary JSON: %s\n" % args.json)
 
     rc = 0

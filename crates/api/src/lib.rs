@@ -11,6 +11,7 @@ mod error;
 mod nodes;
 mod ports;
 mod ramdisk;
+mod volume;
 mod wire;
 
 pub use error::{ApiError, ApiResult};
@@ -74,7 +75,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(ports::routes())
         .merge(chassis::routes())
         .merge(discovery::routes())
-        .merge(ramdisk::routes());
+        .merge(ramdisk::routes())
+        .merge(volume::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{node}/states/console", get(get_console).put(set_console))
         // pecan's object dispatch also serves the console at this path.
         .route("/nodes/states/console/{node}", get(get_console))
+        .route("/nodes/{node}/bios", get(list_bios))
+        .route("/nodes/{node}/bios/{name}", get(show_bios))
         .route("/nodes/{node}/traits", get(list_traits).put(set_traits).delete(remove_traits))
         .route("/nodes/{node}/traits/{t}", put(add_trait).delete(remove_trait))
         .route("/nodes/{node}/ports", get(crate::ports::node_ports))
@@ -546,9 +548,17 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
 
 // ------------------------------------------------------------------------------------- patch
 
-async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
     let current = find(&s, &id, v).await?;
     let roots = wire::patched_roots(&body);
+    let reset_interfaces = match q.get("reset_interfaces") {
+        None => false,
+        Some(_) if !v.at_least(f::RESET_INTERFACES) => return Err(ApiError::too_old(f::RESET_INTERFACES)),
+        Some(r) => parse_bool("reset_interfaces", r)?,
+    };
+    if reset_interfaces && !roots.iter().any(|r| r == "driver") {
+        return Err(ApiError::bad_request("The reset_interfaces parameter can be provided only when changing the node's driver."));
+    }
     for r in &roots {
         if let Some(m) = field_min(r) {
             if !v.at_least(m) {
@@ -578,7 +588,8 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
         if let Some(ht) = s.conductor.drivers().hardware_type(&updated.driver).cloned() {
             for kind in Interfaces::KINDS {
                 let slot = updated.interfaces.get_mut(kind).expect("known kind");
-                if !touched.contains(&format!("{kind}_interface").as_str()) && !ht.supports(kind, slot) {
+                let explicit = touched.contains(&format!("{kind}_interface").as_str());
+                if !explicit && (reset_interfaces || !ht.supports(kind, slot)) {
                     slot.clear();
                 }
             }
@@ -588,6 +599,12 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
     if !updated.maintenance {
         updated.maintenance_reason = None;
         updated.fault = None;
+    }
+    if updated.protected && !current.protected && current.provision_state != ProvisionState::Active {
+        return Err(ApiError::conflict(format!(
+            "Node {} can not be protected in provision state {}. Only active nodes can be protected.",
+            current.uuid, current.provision_state
+        )));
     }
     if updated.protected_reason.is_some() && !updated.protected {
         if touched.contains(&"protected") {
@@ -763,6 +780,15 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         rescue_password: body.get("rescue_password").and_then(Value::as_str).map(str::to_string),
         disable_ramdisk: body.get("disable_ramdisk").and_then(Value::as_bool),
     };
+    if n.protected && matches!(verb, Event::Delete | Event::Rebuild) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("Node {} is protected and cannot be undeployed, rebuilt or deleted", n.uuid),
+        ));
+    }
+    if verb == Event::Abort && n.provision_state == ProvisionState::InspectWait && !v.at_least(f::INSPECT_ABORT) {
+        return Err(ApiError::too_old(f::INSPECT_ABORT));
+    }
     s.conductor.provision(&n.uuid, verb, args).await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
 }
@@ -1080,4 +1106,31 @@ async fn remove_trait(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path
         Ok(())
     })
     .await
+}
+
+// ------------------------------------------------------------------------------------- BIOS
+
+fn bios_setting(node: &str, name: &str, value: &Value, base: &str) -> Value {
+    json!({"name": name, "value": value, "links": links(base, &format!("nodes/{node}/bios/{name}"))})
+}
+
+async fn list_bios(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::BIOS_INTERFACE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let list: Vec<Value> = n.bios_settings.iter().map(|(k, val)| bios_setting(&n.uuid, k, val, &b)).collect();
+    Ok(Json(json!({"bios": list})))
+}
+
+async fn show_bios(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path((id, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::BIOS_INTERFACE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let val = n
+        .bios_settings
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("Node {} doesn't have a BIOS setting '{name}'", n.uuid)))?;
+    Ok(Json(json!({ name.clone(): bios_setting(&n.uuid, &name, val, &b) })))
 }

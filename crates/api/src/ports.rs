@@ -213,6 +213,20 @@ fn bool_field(field: &str, v: &Value) -> ApiResult<Option<bool>> {
 
 const PORT_WRITABLE: &[&str] = &["address", "node_uuid", "extra", "local_link_connection", "pxe_enabled", "physical_network", "is_smartnic", "name", "portgroup_uuid"];
 
+/// Ports of one portgroup must share a physical network (Ironic, API 1.34).
+async fn check_physnet(s: &AppState, p: &Port) -> ApiResult<()> {
+    let Some(pg) = &p.portgroup_uuid else { return Ok(()) };
+    let members = s.store().list_ports(PortFilter { portgroup_uuid: Some(pg.clone()), ..Default::default() }, Default::default()).await?;
+    if let Some(other) = members.iter().find(|m| m.uuid != p.uuid && m.physical_network != p.physical_network) {
+        return Err(ApiError::conflict(format!(
+            "Port with physical network {} cannot become a member of port group {pg} which has ports in physical network {}.",
+            p.physical_network.as_deref().unwrap_or("None"),
+            other.physical_network.as_deref().unwrap_or("None")
+        )));
+    }
+    Ok(())
+}
+
 async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
     let obj = body.as_object().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object describing the port."))?;
     let mut p = Port { created_at: ferric_core::model::now(), ..Default::default() };
@@ -239,6 +253,7 @@ async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseU
     if p.uuid.is_empty() {
         p.uuid = uuid::Uuid::new_v4().to_string();
     }
+    check_physnet(&s, &p).await?;
     let p = s.store().create_port(p).await?;
     Ok(created(format!("{b}/v1/ports/{}", p.uuid), Value::Object(port_json(&p, v, &b))))
 }
@@ -266,6 +281,7 @@ async fn patch_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUr
         }
         set_port_field(&s, &mut p, field, &val, v).await?;
     }
+    check_physnet(&s, &p).await?;
     let node = s.store().get_node(&p.node_uuid).await?;
     if let Some(holder) = node.reservation {
         return Err(ApiError::conflict(format!("Node {} is locked by host {holder}, please retry after the current operation is completed.", node.uuid)));

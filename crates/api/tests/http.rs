@@ -398,3 +398,84 @@ async fn many_concurrent_clients_never_hit_database_is_locked() {
         assert_eq!(n["provision_state"], "manageable");
     }
 }
+
+#[tokio::test]
+async fn volume_connectors_and_targets_follow_ironic_rules() {
+    let s = start().await;
+    let (_, n) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "vol"})).await;
+    let u = n["uuid"].as_str().unwrap().to_string();
+    let (st, c) = s.post("/v1/volume/connectors", json!({"node_uuid": u, "type": "iqn", "connector_id": "iqn.2010-10.org.openstack:vol"})).await;
+    assert_eq!(st, 201, "{c}");
+    let (st, b) = s.post("/v1/volume/connectors", json!({"node_uuid": u, "type": "iqn", "connector_id": "iqn.2010-10.org.openstack:vol"})).await;
+    assert_eq!(st, 409);
+    assert!(fault(&b).contains("A volume connector") && fault(&b).contains("already exists"));
+    let (st, _) = s.post("/v1/volume/connectors", json!({"node_uuid": u, "type": "floppy", "connector_id": "x"})).await;
+    assert_eq!(st, 400);
+    let (st, t) = s.post("/v1/volume/targets", json!({"node_uuid": u, "volume_type": "iscsi", "volume_id": "v1", "boot_index": 0})).await;
+    assert_eq!(st, 201, "{t}");
+    let (st, _) = s.post("/v1/volume/targets", json!({"node_uuid": u, "volume_type": "iscsi", "volume_id": "v2", "boot_index": 0})).await;
+    assert_eq!(st, 409, "boot_index is unique per node");
+    let (_, l) = s.get(&format!("/v1/nodes/{u}/volume/targets")).await;
+    assert_eq!(l["targets"].as_array().unwrap().len(), 1);
+    // Updates and deletions need the node powered off.
+    let cu = c["uuid"].as_str().unwrap();
+    s.put("/v1/nodes/vol/states/power", json!({"target": "power on"})).await;
+    s.settle("vol").await;
+    let (st, b) = s.delete(&format!("/v1/volume/connectors/{cu}")).await;
+    assert_eq!(st, 400);
+    assert!(fault(&b).contains("The requested action \"volume connector deletion\" can not be performed on node"));
+    s.put("/v1/nodes/vol/states/power", json!({"target": "power off"})).await;
+    s.settle("vol").await;
+    let (st, _) = s.patch(&format!("/v1/volume/connectors/{cu}"), json!([{"op": "replace", "path": "/connector_id", "value": "iqn.new"}])).await;
+    assert_eq!(st, 200);
+    assert_eq!(s.delete(&format!("/v1/volume/connectors/{cu}")).await.0, 204);
+    assert_eq!(s.get(&format!("/v1/volume/connectors/{cu}")).await.0, 404);
+    assert_eq!(s.get("/v1/volume/connectors/not-a-uuid").await.0, 400);
+    let old = s.req(reqwest::Method::GET, "/v1/volume/targets", Some("1.31")).send().await.unwrap();
+    assert_eq!(old.status(), 404, "volume appears at 1.32");
+}
+
+#[tokio::test]
+async fn traits_bios_protected_and_reset_interfaces() {
+    let s = start().await;
+    s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "t"})).await;
+    assert_eq!(s.put("/v1/nodes/t/traits", json!({"traits": ["CUSTOM_A", "HW_CPU_X86_VMX"]})).await.0, 204);
+    assert_eq!(s.put("/v1/nodes/t/traits/CUSTOM_B", json!({})).await.0, 204);
+    assert_eq!(s.put("/v1/nodes/t/traits/lowercase", json!({})).await.0, 400);
+    assert_eq!(s.get("/v1/nodes/t/traits").await.1["traits"], json!(["CUSTOM_A", "HW_CPU_X86_VMX", "CUSTOM_B"]));
+    assert_eq!(s.delete("/v1/nodes/t/traits/CUSTOM_A").await.0, 204);
+    assert_eq!(s.delete("/v1/nodes/t/traits/CUSTOM_A").await.0, 404);
+    assert_eq!(s.get("/v1/nodes/t").await.1["traits"], json!(["HW_CPU_X86_VMX", "CUSTOM_B"]));
+    let old = s.req(reqwest::Method::GET, "/v1/nodes/t/traits", Some("1.36")).send().await.unwrap();
+    assert_eq!(old.status(), 406);
+
+    // The fake BIOS keeps the settings a manual clean step applied.
+    assert_eq!(s.get("/v1/nodes/t/bios").await.1, json!({"bios": []}));
+    s.put("/v1/nodes/t/states/provision", json!({"target": "manage"})).await;
+    s.settle("t").await;
+    let steps = json!([{"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"name": "LogicalProc", "value": "Enabled"}]}}]);
+    let (st, b) = s.put("/v1/nodes/t/states/provision", json!({"target": "clean", "clean_steps": steps})).await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(s.settle("t").await["provision_state"], "manageable");
+    assert_eq!(s.get("/v1/nodes/t/bios/LogicalProc").await.1["LogicalProc"]["value"], "Enabled");
+
+    // Only active nodes can be protected; protected nodes cannot be undeployed.
+    let (st, _) = s.patch("/v1/nodes/t", json!([{"op": "replace", "path": "/protected", "value": true}])).await;
+    assert_eq!(st, 409);
+    for target in ["provide", "active"] {
+        s.put("/v1/nodes/t/states/provision", json!({"target": target})).await;
+        s.settle("t").await;
+    }
+    let (st, _) = s.patch("/v1/nodes/t", json!([{"op": "replace", "path": "/protected", "value": true}, {"op": "replace", "path": "/protected_reason", "value": "prod"}])).await;
+    assert_eq!(st, 200);
+    assert_eq!(s.put("/v1/nodes/t/states/provision", json!({"target": "deleted"})).await.0, 403);
+    assert_eq!(s.get("/v1/nodes/t").await.1["provision_state"], "active");
+
+    // reset_interfaces only goes with a driver change.
+    let (st, _) = s.patch("/v1/nodes/t?reset_interfaces=true", json!([{"op": "replace", "path": "/description", "value": "x"}])).await;
+    assert_eq!(st, 400);
+    let (st, n) = s.patch("/v1/nodes/t?reset_interfaces=true", json!([{"op": "replace", "path": "/driver", "value": "fake-hardware"}, {"op": "replace", "path": "/inspect_interface", "value": "no-inspect"}])).await;
+    assert_eq!(st, 200);
+    assert_eq!(n["inspect_interface"], "no-inspect");
+    assert_eq!(n["bios_interface"], "fake");
+}

@@ -142,6 +142,8 @@ pub struct Node {
     pub parent_node: Option<String>,
     pub disable_power_off: bool,
     pub traits: Vec<String>,
+    /// BIOS settings as the BIOS interface last reported them (name -> value).
+    pub bios_settings: Dict,
 }
 
 impl Default for Node {
@@ -197,6 +199,7 @@ impl Default for Node {
             parent_node: None,
             disable_power_off: false,
             traits: Vec::new(),
+            bios_settings: Dict::new(),
         }
     }
 }
@@ -321,3 +324,70 @@ pub struct Conductor {
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
 }
+
+/// A storage connector of a node (`/v1/volume/connectors`, API 1.32).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeConnector {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    /// One of iqn, ip, mac, wwnn, wwpn, port, portal.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub connector_id: String,
+    pub extra: Dict,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for VolumeConnector {
+    fn default() -> Self {
+        VolumeConnector {
+            id: 0,
+            uuid: String::new(),
+            node_uuid: String::new(),
+            kind: String::new(),
+            connector_id: String::new(),
+            extra: Dict::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}
+
+/// A volume a node boots from or attaches (`/v1/volume/targets`, API 1.32).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeTarget {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    pub volume_type: String,
+    pub volume_id: String,
+    pub boot_index: i64,
+    pub properties: Dict,
+    pub extra: Dict,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for VolumeTarget {
+    fn default() -> Self {
+        VolumeTarget {
+            id: 0,
+            uuid: String::new(),
+            node_uuid: String::new(),
+            volume_type: String::new(),
+            volume_id: String::new(),
+            boot_index: 0,
+            properties: Dict::new(),
+            extra: Dict::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}
+
+/// The connector types Ironic accepts.
+pub const VOLUME_CONNECTOR_TYPES: &[&str] = &["iqn", "ip", "mac", "wwnn", "wwpn", "port", "portal"];

@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 31;
+pub const MAX_MINOR: u16 = 51;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -120,6 +120,7 @@ pub mod feature {
     pub const FAULT: u16 = 42;
     pub const DETAIL_PARAM: u16 = 43;
     pub const DEPLOY_STEP: u16 = 44;
+    pub const RESET_INTERFACES: u16 = 45;
     pub const CONDUCTOR_GROUP: u16 = 46;
     pub const AUTOMATED_CLEAN: u16 = 47;
     pub const PROTECTED: u16 = 48;

@@ -137,8 +137,28 @@ impl GenericInterface for Fake {
             .map(|s| Step { interface: self.kind, step: s, priority: 0, abortable: false, argsinfo: None })
             .collect()
     }
-    fn run<'a>(&'a self, _node: &'a mut Node, _operation: &'a str, _args: &'a Dict) -> BoxFut<'a, DResult<Outcome>> {
-        Box::pin(async { Ok(Outcome::Done) })
+    fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>> {
+        Box::pin(async move {
+            // The fake BIOS keeps what it was told, so the BIOS API shows it back.
+            match (self.kind, operation) {
+                ("bios", "apply_configuration") => {
+                    let settings = args.get("settings").and_then(Value::as_array).cloned().unwrap_or_default();
+                    for s in settings {
+                        let name = s.get("name").and_then(Value::as_str);
+                        let value = s.get("value").cloned();
+                        match (name, value) {
+                            (Some(n), Some(v)) => {
+                                node.bios_settings.insert(n.to_string(), v);
+                            }
+                            _ => return Err(DriverError::InvalidParameter(format!("Invalid BIOS setting {s}: name and value are required"))),
+                        }
+                    }
+                }
+                ("bios", "factory_reset") => node.bios_settings.clear(),
+                _ => {}
+            }
+            Ok(Outcome::Done)
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Typed access to the tables: each record is a JSON document plus indexed columns.
 
 use crate::{Result, Store, StoreError};
-use ferric_core::{Chassis, Conductor, Node, Port, Portgroup};
+use ferric_core::{Chassis, Conductor, Node, Port, Portgroup, VolumeConnector, VolumeTarget};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde::{de::DeserializeOwned, Serialize};
@@ -101,11 +101,54 @@ impl Record for Chassis {
     }
 }
 
+impl Record for VolumeConnector {
+    const TABLE: &'static str = "volume_connectors";
+    const KIND: &'static str = "VolumeConnector";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![
+            ("node_uuid", Sql::Text(self.node_uuid.clone())),
+            ("type", Sql::Text(self.kind.clone())),
+            ("connector_id", Sql::Text(self.connector_id.clone())),
+        ]
+    }
+}
+
+impl Record for VolumeTarget {
+    const TABLE: &'static str = "volume_targets";
+    const KIND: &'static str = "VolumeTarget";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![
+            ("node_uuid", Sql::Text(self.node_uuid.clone())),
+            ("boot_index", Sql::Integer(self.boot_index)),
+            ("volume_id", Sql::Text(self.volume_id.clone())),
+        ]
+    }
+}
+
 /// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
 fn map_unique<R: Record>(e: rusqlite::Error, rec: &R) -> StoreError {
     if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e {
         if err.code == rusqlite::ErrorCode::ConstraintViolation {
-            if let Some(col) = msg.strip_prefix("UNIQUE constraint failed: ").and_then(|c| c.split('.').nth(1)) {
+            // "UNIQUE constraint failed: t.a, t.b" names the last column of a composite key last.
+            if let Some(col) = msg.strip_prefix("UNIQUE constraint failed: ").and_then(|c| c.rsplit('.').next()) {
                 let value = if col == "uuid" {
                     rec.uuid().to_string()
                 } else {
@@ -171,9 +214,14 @@ fn delete_unless_members<R: Record>(c: &Connection, uuid: &str, members_sql: &st
     if members > 0 {
         return Ok(members as usize);
     }
+    delete_doc::<R>(c, uuid)?;
+    Ok(0)
+}
+
+fn delete_doc<R: Record>(c: &Connection, uuid: &str) -> Result<()> {
     match c.execute(&format!("DELETE FROM {} WHERE uuid = ?1", R::TABLE), [uuid])? {
         0 => Err(StoreError::NotFound { kind: R::KIND, ident: uuid.to_string() }),
-        _ => Ok(0),
+        _ => Ok(()),
     }
 }
 
@@ -554,6 +602,8 @@ impl Store {
             }
             c.execute("DELETE FROM ports WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM portgroups WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM volume_connectors WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM volume_targets WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM nodes WHERE uuid = ?1", [&uuid])?;
             Ok(())
         })
@@ -600,11 +650,7 @@ impl Store {
 
     pub async fn delete_port(&self, uuid: &str) -> Result<()> {
         let uuid = uuid.to_string();
-        self.write(move |c| match c.execute("DELETE FROM ports WHERE uuid = ?1", [&uuid])? {
-            0 => Err(not_found("Port", &uuid)),
-            _ => Ok(()),
-        })
-        .await
+        self.write(move |c| delete_doc::<Port>(c, &uuid)).await
     }
 
     // ---------------------------------------------------------------- portgroups
@@ -678,6 +724,74 @@ impl Store {
             delete_unless_members::<Chassis>(c, &uuid, "SELECT COUNT(*) FROM nodes WHERE json_extract(data, '$.chassis_uuid') = ?1")
         })
         .await
+    }
+
+    // ---------------------------------------------------------------- volume
+
+    pub async fn create_volume_connector(&self, vc: VolumeConnector) -> Result<VolumeConnector> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &vc.node_uuid)?.is_none() {
+                return Err(not_found("Node", &vc.node_uuid));
+            }
+            insert(c, vc)
+        })
+        .await
+    }
+
+    pub async fn get_volume_connector(&self, uuid: &str) -> Result<VolumeConnector> {
+        let ident = uuid.to_string();
+        self.read(move |c| get_by::<VolumeConnector>(c, "uuid", &ident)?.ok_or_else(|| not_found("Volume connector", &ident))).await
+    }
+
+    pub async fn list_volume_connectors(&self, node_uuid: Option<String>, q: ListQuery) -> Result<Vec<VolumeConnector>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &node_uuid);
+            list_docs(c, &["node_uuid", "type", "connector_id"], w, &q)
+        })
+        .await
+    }
+
+    pub async fn save_volume_connector(&self, vc: VolumeConnector) -> Result<VolumeConnector> {
+        self.write(move |c| save_doc(c, vc)).await
+    }
+
+    pub async fn delete_volume_connector(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| delete_doc::<VolumeConnector>(c, &uuid)).await
+    }
+
+    pub async fn create_volume_target(&self, vt: VolumeTarget) -> Result<VolumeTarget> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &vt.node_uuid)?.is_none() {
+                return Err(not_found("Node", &vt.node_uuid));
+            }
+            insert(c, vt)
+        })
+        .await
+    }
+
+    pub async fn get_volume_target(&self, uuid: &str) -> Result<VolumeTarget> {
+        let ident = uuid.to_string();
+        self.read(move |c| get_by::<VolumeTarget>(c, "uuid", &ident)?.ok_or_else(|| not_found("Volume target", &ident))).await
+    }
+
+    pub async fn list_volume_targets(&self, node_uuid: Option<String>, q: ListQuery) -> Result<Vec<VolumeTarget>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &node_uuid);
+            list_docs(c, &["node_uuid", "boot_index", "volume_id"], w, &q)
+        })
+        .await
+    }
+
+    pub async fn save_volume_target(&self, vt: VolumeTarget) -> Result<VolumeTarget> {
+        self.write(move |c| save_doc(c, vt)).await
+    }
+
+    pub async fn delete_volume_target(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| delete_doc::<VolumeTarget>(c, &uuid)).await
     }
 
     // ---------------------------------------------------------------- conductors

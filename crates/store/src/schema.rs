@@ -52,4 +52,27 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
+    // 2: volume connectors and targets (API 1.32).
+    r#"
+    CREATE TABLE volume_connectors (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        node_uuid TEXT NOT NULL,
+        type TEXT NOT NULL,
+        connector_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (type, connector_id)
+    );
+    CREATE INDEX volume_connectors_node ON volume_connectors(node_uuid);
+    CREATE TABLE volume_targets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        node_uuid TEXT NOT NULL,
+        boot_index INTEGER NOT NULL,
+        volume_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (node_uuid, boot_index)
+    );
+    CREATE INDEX volume_targets_node ON volume_targets(node_uuid);
+    "#,
 ];
