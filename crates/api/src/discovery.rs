@@ -58,6 +58,7 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("heartbeat", f::LOOKUP_HEARTBEAT),
         ("volume", f::VOLUME),
         ("conductors", f::CONDUCTORS),
+        ("allocations", f::ALLOCATIONS),
     ];
     for (name, min) in gated {
         if v.at_least(min) {

@@ -5,6 +5,7 @@
 //! updates) and the conductor (anything that changes provision or power state), and their
 //! results into Ironic's JSON.
 
+mod allocations;
 mod chassis;
 mod discovery;
 mod error;
@@ -76,7 +77,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(chassis::routes())
         .merge(discovery::routes())
         .merge(ramdisk::routes())
-        .merge(volume::routes());
+        .merge(volume::routes())
+        .merge(allocations::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

@@ -144,7 +144,7 @@ pub fn node_fields(n: &Node, v: Version, masked: bool) -> Map<String, Value> {
             "conductor" => opt_str(&n.conductor),
             "owner" => opt_str(&n.owner),
             "description" => opt_str(&n.description),
-            "allocation_uuid" => Value::Null,
+            "allocation_uuid" => opt_str(&n.allocation_uuid),
             "retired" => Value::Bool(n.retired),
             "retired_reason" => opt_str(&n.retired_reason),
             "lessee" => opt_str(&n.lessee),

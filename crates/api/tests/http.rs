@@ -479,3 +479,59 @@ async fn traits_bios_protected_and_reset_interfaces() {
     assert_eq!(n["inspect_interface"], "no-inspect");
     assert_eq!(n["bios_interface"], "fake");
 }
+
+#[tokio::test]
+async fn allocations_bind_matching_nodes() {
+    let s = start().await;
+    for (name, rc) in [("a1", "gold"), ("a2", "gold"), ("b1", "silver")] {
+        s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": name, "resource_class": rc})).await;
+        for target in ["manage", "provide"] {
+            s.put(&format!("/v1/nodes/{name}/states/provision"), json!({"target": target})).await;
+            s.settle(name).await;
+        }
+    }
+    s.put("/v1/nodes/a2/traits/CUSTOM_GPU", json!({})).await;
+    let wait = |id: String| {
+        let s = &s;
+        async move {
+            for _ in 0..200 {
+                let (_, a) = s.get(&format!("/v1/allocations/{id}")).await;
+                if a["state"] != "allocating" {
+                    return a;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("allocation {id} stayed allocating");
+        }
+    };
+    let (st, a) = s.post("/v1/allocations", json!({"resource_class": "gold", "traits": ["CUSTOM_GPU"], "name": "job1"})).await;
+    assert_eq!((st, a["state"].clone()), (201, json!("allocating")));
+    let a = wait("job1".into()).await;
+    assert_eq!(a["state"], "active");
+    let (_, a2) = s.get("/v1/nodes/a2").await;
+    assert_eq!(a["node_uuid"], a2["uuid"], "only a2 has the trait");
+    assert_eq!(a2["allocation_uuid"], a["uuid"]);
+    assert_eq!(a2["instance_uuid"], a["uuid"]);
+    assert_eq!(s.get("/v1/nodes/a2/allocation").await.1["name"], "job1");
+
+    let (_, none) = s.post("/v1/allocations", json!({"resource_class": "bronze"})).await;
+    let none = wait(none["uuid"].as_str().unwrap().to_string()).await;
+    assert_eq!(none["state"], "error");
+    assert_eq!(none["last_error"], "No available nodes match the resource class bronze");
+    assert_eq!(s.post("/v1/allocations", json!({"resource_class": "gold", "name": "job1"})).await.0, 409);
+    assert_eq!(s.post("/v1/allocations", json!({"traits": ["CUSTOM_GPU"]})).await.0, 400);
+
+    // Deploying and undeploying the allocated node ends the allocation.
+    s.put("/v1/nodes/a2/states/provision", json!({"target": "active"})).await;
+    s.settle("a2").await;
+    assert_eq!(s.delete("/v1/allocations/job1").await.0, 409, "a deployed node keeps its allocation");
+    s.put("/v1/nodes/a2/states/provision", json!({"target": "deleted"})).await;
+    let n = s.settle("a2").await;
+    assert_eq!((n["allocation_uuid"].clone(), n["instance_uuid"].clone()), (Value::Null, Value::Null));
+    assert_eq!(s.get("/v1/allocations/job1").await.0, 404);
+    // Deleting an allocation frees its node.
+    let (_, a) = s.post("/v1/allocations", json!({"resource_class": "silver"})).await;
+    let a = wait(a["uuid"].as_str().unwrap().to_string()).await;
+    assert_eq!(s.delete(&format!("/v1/allocations/{}", a["uuid"].as_str().unwrap())).await.0, 204);
+    assert_eq!(s.get("/v1/nodes/b1").await.1["instance_uuid"], Value::Null);
+}

@@ -176,6 +176,13 @@ impl Conductor {
                 }
                 task.node.instance_info = Dict::new();
                 task.node.instance_uuid = None;
+                // Undeploying ends the node's allocation, as in Ironic.
+                if let Some(a) = task.node.allocation_uuid.take() {
+                    match self.store().delete_allocation_record(&a).await {
+                        Ok(()) | Err(ferric_store::StoreError::NotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 task.node.driver_internal_info.remove("deploy_steps");
                 self.fire(task, Event::Clean, None)?;
                 self.save(task).await?;

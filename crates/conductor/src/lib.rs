@@ -12,6 +12,7 @@
 //! Architecture invariant: the conductor knows the store, the drivers and the core's state
 //! machine, never HTTP or wire JSON.
 
+mod allocations;
 mod flows;
 pub mod periodic;
 
@@ -167,6 +168,10 @@ impl Conductor {
     pub fn host(&self) -> &str {
         &self.inner.config.host
     }
+    pub(crate) fn workers(&self) -> Arc<Semaphore> {
+        self.inner.workers.clone()
+    }
+
     /// Workers free right now.
     pub fn free_workers(&self) -> usize {
         self.inner.workers.available_permits()

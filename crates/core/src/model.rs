@@ -144,6 +144,7 @@ pub struct Node {
     pub traits: Vec<String>,
     /// BIOS settings as the BIOS interface last reported them (name -> value).
     pub bios_settings: Dict,
+    pub allocation_uuid: Option<String>,
 }
 
 impl Default for Node {
@@ -200,6 +201,7 @@ impl Default for Node {
             disable_power_off: false,
             traits: Vec::new(),
             bios_settings: Dict::new(),
+            allocation_uuid: None,
         }
     }
 }
@@ -391,3 +393,43 @@ impl Default for VolumeTarget {
 
 /// The connector types Ironic accepts.
 pub const VOLUME_CONNECTOR_TYPES: &[&str] = &["iqn", "ip", "mac", "wwnn", "wwpn", "port", "portal"];
+
+/// A request for a node matching a resource class and traits (`/v1/allocations`, API 1.52).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Allocation {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub node_uuid: Option<String>,
+    pub resource_class: Option<String>,
+    pub traits: Vec<String>,
+    pub candidate_nodes: Vec<String>,
+    /// `allocating`, `active` or `error`.
+    pub state: String,
+    pub last_error: Option<String>,
+    pub extra: Dict,
+    pub owner: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Allocation {
+            id: 0,
+            uuid: String::new(),
+            name: None,
+            node_uuid: None,
+            resource_class: None,
+            traits: Vec::new(),
+            candidate_nodes: Vec::new(),
+            state: "allocating".into(),
+            last_error: None,
+            extra: Dict::new(),
+            owner: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}

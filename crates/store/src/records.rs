@@ -1,7 +1,7 @@
 //! Typed access to the tables: each record is a JSON document plus indexed columns.
 
 use crate::{Result, Store, StoreError};
-use ferric_core::{Chassis, Conductor, Node, Port, Portgroup, VolumeConnector, VolumeTarget};
+use ferric_core::{Allocation, Chassis, Conductor, Node, Port, Portgroup, VolumeConnector, VolumeTarget};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde::{de::DeserializeOwned, Serialize};
@@ -140,6 +140,23 @@ impl Record for VolumeTarget {
             ("boot_index", Sql::Integer(self.boot_index)),
             ("volume_id", Sql::Text(self.volume_id.clone())),
         ]
+    }
+}
+
+impl Record for Allocation {
+    const TABLE: &'static str = "allocations";
+    const KIND: &'static str = "Allocation";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![("name", opt(&self.name)), ("node_uuid", opt(&self.node_uuid)), ("state", Sql::Text(self.state.clone()))]
     }
 }
 
@@ -306,6 +323,14 @@ pub struct PortFilter {
     pub portgroup_uuid: Option<String>,
     pub address: Option<String>,
     pub addresses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AllocationFilter {
+    pub node_uuid: Option<String>,
+    pub state: Option<String>,
+    pub resource_class: Option<String>,
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -604,6 +629,7 @@ impl Store {
             c.execute("DELETE FROM portgroups WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM volume_connectors WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM volume_targets WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM allocations WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM nodes WHERE uuid = ?1", [&uuid])?;
             Ok(())
         })
@@ -792,6 +818,105 @@ impl Store {
     pub async fn delete_volume_target(&self, uuid: &str) -> Result<()> {
         let uuid = uuid.to_string();
         self.write(move |c| delete_doc::<VolumeTarget>(c, &uuid)).await
+    }
+
+    // ---------------------------------------------------------------- allocations
+
+    pub async fn create_allocation(&self, a: Allocation) -> Result<Allocation> {
+        self.write(move |c| insert(c, a)).await
+    }
+
+    /// An allocation by UUID or name.
+    pub async fn get_allocation(&self, ident: &str) -> Result<Allocation> {
+        let ident = ident.to_string();
+        self.read(move |c| {
+            if let Some(a) = get_by::<Allocation>(c, "uuid", &ident)? {
+                return Ok(a);
+            }
+            get_by::<Allocation>(c, "name", &ident)?.ok_or_else(|| not_found("Allocation", &ident))
+        })
+        .await
+    }
+
+    pub async fn get_allocation_of_node(&self, node_uuid: &str) -> Result<Option<Allocation>> {
+        let n = node_uuid.to_string();
+        self.read(move |c| get_by::<Allocation>(c, "node_uuid", &n)).await
+    }
+
+    pub async fn list_allocations(&self, f: AllocationFilter, q: ListQuery) -> Result<Vec<Allocation>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &f.node_uuid);
+            w.eq("state", &f.state);
+            w.eq("json_extract(data, '$.resource_class')", &f.resource_class);
+            w.eq("json_extract(data, '$.owner')", &f.owner);
+            list_docs(c, &["name", "node_uuid", "state"], w, &q)
+        })
+        .await
+    }
+
+    pub async fn save_allocation(&self, a: Allocation) -> Result<Allocation> {
+        self.write(move |c| save_doc(c, a)).await
+    }
+
+    /// Bind an allocation to a node the caller holds the lock of, atomically: the node gets
+    /// `instance_uuid` = allocation and the allocation becomes active.
+    pub async fn bind_allocation(&self, mut a: Allocation, mut node: Node, owner: &str) -> Result<(Allocation, Node)> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            let now = ferric_core::model::now();
+            node.instance_uuid = Some(a.uuid.clone());
+            node.allocation_uuid = Some(a.uuid.clone());
+            node.updated_at = Some(now);
+            if replace(c, &node, " AND reservation = ?", vec![Sql::Text(owner)])? != 1 {
+                return Err(StoreError::Locked { node: node.uuid.clone(), holder: String::new() });
+            }
+            a.node_uuid = Some(node.uuid.clone());
+            a.state = "active".into();
+            a.last_error = None;
+            save_doc(c, a.clone()).map(|a| (a, node))
+        })
+        .await
+    }
+
+    /// Delete only the allocation record (the caller updates the node it holds the lock of).
+    pub async fn delete_allocation_record(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| delete_doc::<Allocation>(c, &uuid)).await
+    }
+
+    /// Delete an allocation and free its node (unless `f` refuses, given the node).
+    pub async fn delete_allocation<E, F>(&self, uuid: &str, f: F) -> Result<Result<(), E>>
+    where
+        E: Send + 'static,
+        F: FnOnce(Option<&Node>) -> Result<(), E> + Send + 'static,
+    {
+        let uuid = uuid.to_string();
+        self.write(move |c| {
+            let a = get_by::<Allocation>(c, "uuid", &uuid)?.ok_or_else(|| not_found("Allocation", &uuid))?;
+            let node = match &a.node_uuid {
+                Some(n) => get_node_by(c, "uuid", n)?,
+                None => None,
+            };
+            if let Err(e) = f(node.as_ref()) {
+                return Ok(Err(e));
+            }
+            if let Some(mut n) = node {
+                if let Some(holder) = &n.reservation {
+                    return Err(StoreError::Locked { node: n.uuid.clone(), holder: holder.clone() });
+                }
+                if n.instance_uuid.as_deref() == Some(a.uuid.as_str()) {
+                    n.instance_uuid = None;
+                }
+                n.allocation_uuid = None;
+                n.instance_info.remove("traits");
+                n.updated_at = Some(ferric_core::model::now());
+                replace(c, &n, "", vec![])?;
+            }
+            delete_doc::<Allocation>(c, &uuid)?;
+            Ok(Ok(()))
+        })
+        .await
     }
 
     // ---------------------------------------------------------------- conductors

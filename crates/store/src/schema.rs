@@ -75,4 +75,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX volume_targets_node ON volume_targets(node_uuid);
     "#,
+    // 3: allocations (API 1.52).
+    r#"
+    CREATE TABLE allocations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT UNIQUE,
+        node_uuid TEXT UNIQUE,
+        state TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    "#,
 ];

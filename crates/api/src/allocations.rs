@@ -1,0 +1,223 @@
+//! `/v1/allocations` and `/v1/nodes/{id}/allocation` (API 1.52).
+
+use crate::nodes::find as find_node;
+use crate::wire::{self, collection, links, opt_str, ts, ts1};
+use crate::{created, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use ferric_core::version::{feature as f, Version};
+use ferric_core::{validate, Allocation, Node, ProvisionState as S};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/allocations", get(list).post(create))
+        .route("/allocations/{id}", get(show).patch(patch).delete(delete))
+        .route("/nodes/{node}/allocation", get(node_allocation).delete(delete_node_allocation))
+}
+
+fn gate(v: Version) -> ApiResult<()> {
+    if !v.at_least(f::ALLOCATIONS) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    Ok(())
+}
+
+const FIELDS: &[&str] = &[
+    "uuid", "name", "node_uuid", "resource_class", "traits", "candidate_nodes", "state", "last_error", "extra",
+    "created_at", "updated_at",
+];
+
+fn allocation_json(a: &Allocation, base: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("uuid".into(), json!(a.uuid));
+    m.insert("name".into(), opt_str(&a.name));
+    m.insert("node_uuid".into(), opt_str(&a.node_uuid));
+    m.insert("resource_class".into(), opt_str(&a.resource_class));
+    m.insert("traits".into(), json!(a.traits));
+    m.insert("candidate_nodes".into(), json!(a.candidate_nodes));
+    m.insert("state".into(), json!(a.state));
+    m.insert("last_error".into(), opt_str(&a.last_error));
+    m.insert("extra".into(), Value::Object(a.extra.clone()));
+    m.insert("created_at".into(), ts1(&a.created_at));
+    m.insert("updated_at".into(), ts(&a.updated_at));
+    m.insert("links".into(), links(base, &format!("allocations/{}", a.uuid)));
+    m
+}
+
+async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    gate(v)?;
+    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
+    let mut flt = ferric_store::AllocationFilter {
+        state: q.get("state").cloned(),
+        resource_class: q.get("resource_class").cloned(),
+        ..Default::default()
+    };
+    if let Some(n) = q.get("node") {
+        flt.node_uuid = Some(find_node(&s, n, v).await.map_err(|_| ApiError::bad_request(format!("Node {n} could not be found.")))?.uuid);
+    }
+    let lq = wire::list_query(&q, s.config.max_limit, &["uuid", "name", "state", "node_uuid", "created_at", "updated_at", "resource_class"])?;
+    let limit = lq.limit.unwrap_or(s.config.max_limit);
+    let items = s.store().list_allocations(flt, lq).await?;
+    let last = items.last().map(|a| a.uuid.clone());
+    let out = items.iter().map(|a| wire::select(allocation_json(a, &b), &fields)).collect();
+    Ok(Json(collection("allocations", out, last, limit, &b, "allocations", &q)))
+}
+
+async fn find(s: &AppState, ident: &str) -> ApiResult<Allocation> {
+    match s.store().get_allocation(ident).await {
+        Ok(a) => Ok(a),
+        Err(ferric_store::StoreError::NotFound { .. }) => Err(ApiError::not_found(format!("Allocation {ident} could not be found."))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    gate(v)?;
+    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
+    Ok(Json(wire::select(allocation_json(&find(&s, &id).await?, &b), &fields)))
+}
+
+fn name_field(v: &Value) -> ApiResult<Option<String>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(n) if validate::is_valid_logical_name(n) && !validate::is_uuid_like(n) => Ok(Some(n.clone())),
+        other => Err(ApiError::bad_request(format!("Expected a logical name but received {other}."))),
+    }
+}
+
+fn extra_field(v: &Value) -> ApiResult<Map<String, Value>> {
+    match v {
+        Value::Null => Ok(Map::new()),
+        Value::Object(m) => Ok(m.clone()),
+        other => Err(ApiError::bad_request(format!("Invalid extra {other}: an object is expected"))),
+    }
+}
+
+fn conflict_on_name(e: ferric_store::StoreError) -> ApiError {
+    match e {
+        ferric_store::StoreError::Duplicate { field, value, .. } if field == "name" => {
+            ApiError::conflict(format!("An allocation with name {value} already exists."))
+        }
+        other => other.into(),
+    }
+}
+
+async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    gate(v)?;
+    let obj = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
+    let mut a = Allocation { created_at: ferric_core::model::now(), ..Default::default() };
+    for (k, val) in &obj {
+        match k.as_str() {
+            "uuid" => {
+                a.uuid = validate::canonical_uuid(val.as_str().unwrap_or_default())
+                    .ok_or_else(|| ApiError::bad_request(format!("Expected a UUID but received {val}.")))?
+            }
+            "name" => a.name = name_field(val)?,
+            "resource_class" => {
+                let rc = val.as_str().filter(|r| !r.is_empty() && r.len() <= 80);
+                a.resource_class = Some(rc.ok_or_else(|| ApiError::bad_request(format!("Invalid resource_class {val}")))?.to_string());
+            }
+            "traits" => {
+                let list = val.as_array().ok_or_else(|| ApiError::bad_request("Invalid traits: a list is expected"))?;
+                for t in list {
+                    let t = t.as_str().filter(|t| validate::is_valid_trait(t)).ok_or_else(|| ApiError::bad_request(format!("Invalid trait {t}")))?;
+                    if !a.traits.iter().any(|x| x == t) {
+                        a.traits.push(t.to_string());
+                    }
+                }
+            }
+            "candidate_nodes" => {
+                let list = val.as_array().ok_or_else(|| ApiError::bad_request("Invalid candidate_nodes: a list is expected"))?;
+                for c in list {
+                    let ident = c.as_str().ok_or_else(|| ApiError::bad_request(format!("Invalid candidate node {c}")))?;
+                    let n = find_node(&s, ident, v)
+                        .await
+                        .map_err(|_| ApiError::bad_request(format!("Candidate node {ident} could not be found.")))?;
+                    if !a.candidate_nodes.contains(&n.uuid) {
+                        a.candidate_nodes.push(n.uuid);
+                    }
+                }
+            }
+            "extra" => a.extra = extra_field(val)?,
+            "owner" if v.at_least(60) => a.owner = val.as_str().map(str::to_string),
+            other => return Err(ApiError::bad_request(format!("Unknown attribute for argument allocation: {other}"))),
+        }
+    }
+    if a.resource_class.is_none() {
+        return Err(ApiError::bad_request("Mandatory field missing: resource_class"));
+    }
+    if a.uuid.is_empty() {
+        a.uuid = uuid::Uuid::new_v4().to_string();
+    }
+    let a = s.store().create_allocation(a).await.map_err(conflict_on_name)?;
+    s.conductor.start_allocation(a.clone())?;
+    Ok(created(format!("{b}/v1/allocations/{}", a.uuid), Value::Object(allocation_json(&a, &b))))
+}
+
+async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    gate(v)?;
+    if !v.at_least(57) {
+        return Err(ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Updating allocations requires API version 1.57 or later."));
+    }
+    let current = find(&s, &id).await?;
+    let mut doc = Value::Object(allocation_json(&current, &b));
+    wire::apply_patch(&mut doc, &body)?;
+    let mut a = current;
+    for r in wire::patched_roots(&body) {
+        match r.as_str() {
+            "name" => a.name = name_field(doc.get("name").unwrap_or(&Value::Null))?,
+            "extra" => a.extra = extra_field(doc.get("extra").unwrap_or(&Value::Null))?,
+            other => return Err(ApiError::bad_request(format!("'/{other}' cannot be updated on an allocation"))),
+        }
+    }
+    let a = s.store().save_allocation(a).await.map_err(conflict_on_name)?;
+    Ok(Json(Value::Object(allocation_json(&a, &b))))
+}
+
+/// A deployed node keeps its allocation unless it is in maintenance.
+fn may_deallocate(a: &str, node: Option<&Node>) -> ApiResult<()> {
+    if let Some(n) = node {
+        let busy = matches!(n.provision_state, S::Active | S::Deploying | S::DeployWait | S::DeployHold | S::Rescue | S::Rescuing | S::RescueWait);
+        if busy && !n.maintenance {
+            return Err(ApiError::conflict(format!(
+                "Cannot remove allocation {a} from node {} in provision state {}. Undeploy the node or set maintenance mode first.",
+                n.uuid, n.provision_state
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn remove(s: &AppState, a: Allocation) -> ApiResult<Response> {
+    if a.state == "allocating" {
+        return Err(ApiError::conflict(format!("Allocation {} is still being processed, please retry.", a.uuid)));
+    }
+    let uuid = a.uuid.clone();
+    s.store().delete_allocation(&a.uuid, move |n| may_deallocate(&uuid, n)).await??;
+    Ok(no_content())
+}
+
+async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+    gate(v)?;
+    let a = find(&s, &id).await?;
+    remove(&s, a).await
+}
+
+async fn node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    gate(v)?;
+    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
+    let n = find_node(&s, &id, v).await?;
+    let a = s.store().get_allocation_of_node(&n.uuid).await?.ok_or_else(|| ApiError::not_found(format!("Allocation for node {id} could not be found.")))?;
+    Ok(Json(wire::select(allocation_json(&a, &b), &fields)))
+}
+
+async fn delete_node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+    gate(v)?;
+    let n = find_node(&s, &id, v).await?;
+    let a = s.store().get_allocation_of_node(&n.uuid).await?.ok_or_else(|| ApiError::not_found(format!("Allocation for node {id} could not be found.")))?;
+    remove(&s, a).await
+}

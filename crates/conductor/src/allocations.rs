@@ -1,0 +1,85 @@
+//! Allocations (API 1.52): find an available node matching a resource class and traits and
+//! bind it, as Ironic's `conductor/allocations.py do_allocate` does.
+
+use crate::{CResult, Conductor, ConductorError};
+use ferric_core::{Allocation, Node, ProvisionState};
+use ferric_store::{NodeFilter, StoreError};
+
+impl Conductor {
+    /// Start allocating on a worker; the allocation is saved `active` or `error` when done.
+    pub fn start_allocation(&self, allocation: Allocation) -> CResult<()> {
+        let permit = self.workers().try_acquire_owned().map_err(|_| ConductorError::NoFreeWorker)?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let uuid = allocation.uuid.clone();
+            if let Err(e) = this.allocate(allocation).await {
+                tracing::error!(allocation = %uuid, error = %e, "allocation failed");
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Whether `node` can serve `a` right now.
+    fn matches(a: &Allocation, n: &Node) -> bool {
+        n.provision_state == ProvisionState::Available
+            && !n.maintenance
+            && n.instance_uuid.is_none()
+            && n.allocation_uuid.is_none()
+            && n.reservation.is_none()
+            && a.resource_class.as_ref().is_none_or(|rc| n.resource_class.as_ref() == Some(rc))
+            && a.traits.iter().all(|t| n.traits.contains(t))
+            && (a.candidate_nodes.is_empty() || a.candidate_nodes.contains(&n.uuid))
+    }
+
+    /// Run an allocation to its end. Candidates are tried in random order; a node locked or
+    /// taken meanwhile is skipped.
+    pub async fn allocate(&self, mut a: Allocation) -> CResult<Allocation> {
+        let filter = NodeFilter {
+            provision_state: Some(ProvisionState::Available.as_str().into()),
+            maintenance: Some(false),
+            associated: Some(false),
+            resource_class: a.resource_class.clone(),
+            ..Default::default()
+        };
+        let mut nodes: Vec<Node> = self.store().list_nodes(filter, Default::default()).await?;
+        nodes.retain(|n| Self::matches(&a, n));
+        // Shuffle so that concurrent allocations spread over the candidates.
+        let seed = uuid::Uuid::new_v4().as_u128();
+        nodes.sort_by_key(|n| (uuid::Uuid::parse_str(&n.uuid).map(|u| u.as_u128()).unwrap_or(0)) ^ seed);
+        for candidate in nodes {
+            let node = match self.store().reserve_node(&candidate.uuid, self.host()).await {
+                Ok(n) => n,
+                Err(StoreError::Locked { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let still = Self::matches(&a, &Node { reservation: None, ..node.clone() });
+            if !still {
+                self.store().release_node(&node.uuid, self.host()).await?;
+                continue;
+            }
+            let mut node = node;
+            if !a.traits.is_empty() {
+                node.instance_info.insert("traits".into(), serde_json::json!(a.traits));
+            }
+            let bound = self.store().bind_allocation(a.clone(), node, self.host()).await;
+            self.store().release_node(&candidate.uuid, self.host()).await?;
+            let (bound, _) = bound?;
+            tracing::info!(allocation = %bound.uuid, node = %candidate.uuid, "allocation bound");
+            return Ok(bound);
+        }
+        let mut msg = format!(
+            "No available nodes match the resource class {}",
+            a.resource_class.as_deref().unwrap_or("None")
+        );
+        if !a.traits.is_empty() {
+            msg.push_str(&format!(" and traits {}", a.traits.join(", ")));
+        }
+        if !a.candidate_nodes.is_empty() {
+            msg.push_str(" among the candidate nodes");
+        }
+        a.state = "error".into();
+        a.last_error = Some(msg);
+        Ok(self.store().save_allocation(a).await?)
+    }
+}
