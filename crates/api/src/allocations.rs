@@ -26,6 +26,19 @@ fn gate(v: Version) -> ApiResult<()> {
     Ok(())
 }
 
+/// Below 1.52 Ironic answers 405 to writes on allocations (and 404 to reads).
+fn write_gate(v: Version) -> ApiResult<()> {
+    if !v.at_least(f::ALLOCATIONS) {
+        return Err(ApiError::method_not_allowed("The method is not allowed for this resource at this API version."));
+    }
+    Ok(())
+}
+
+/// The node of `/nodes/{id}/allocation`; an unknown node is a 400 there, as in Ironic.
+async fn parent_node(s: &AppState, id: &str, v: Version) -> ApiResult<Node> {
+    find_node(s, id, v).await.map_err(|e| if e.status == axum::http::StatusCode::NOT_FOUND { ApiError::bad_request(e.message) } else { e })
+}
+
 const FIELDS: &[&str] = &[
     "uuid", "name", "node_uuid", "resource_class", "traits", "candidate_nodes", "state", "last_error", "extra",
     "created_at", "updated_at",
@@ -107,7 +120,7 @@ fn conflict_on_name(e: ferric_store::StoreError) -> ApiError {
 }
 
 async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    gate(v)?;
+    write_gate(v)?;
     let obj = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
     let mut a = Allocation { created_at: ferric_core::model::now(), ..Default::default() };
     for (k, val) in &obj {
@@ -159,7 +172,7 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
 }
 
 async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
-    gate(v)?;
+    write_gate(v)?;
     if !v.at_least(57) {
         return Err(ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Updating allocations requires API version 1.57 or later."));
     }
@@ -192,17 +205,20 @@ fn may_deallocate(a: &str, node: Option<&Node>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Delete an allocation, also while it is still being processed: binding checks, in the same
+/// transaction, that the allocation still exists.
 async fn remove(s: &AppState, a: Allocation) -> ApiResult<Response> {
-    if a.state == "allocating" {
-        return Err(ApiError::conflict(format!("Allocation {} is still being processed, please retry.", a.uuid)));
-    }
-    let uuid = a.uuid.clone();
-    s.store().delete_allocation(&a.uuid, move |n| may_deallocate(&uuid, n)).await??;
+    crate::retry_locked(s, || {
+        let uuid = a.uuid.clone();
+        let store = s.store().clone();
+        async move { store.delete_allocation(&uuid.clone(), move |n| may_deallocate(&uuid, n)).await? }
+    })
+    .await?;
     Ok(no_content())
 }
 
 async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
-    gate(v)?;
+    write_gate(v)?;
     let a = find(&s, &id).await?;
     remove(&s, a).await
 }
@@ -210,14 +226,14 @@ async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): 
 async fn node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     gate(v)?;
     let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
-    let n = find_node(&s, &id, v).await?;
+    let n = parent_node(&s, &id, v).await?;
     let a = s.store().get_allocation_of_node(&n.uuid).await?.ok_or_else(|| ApiError::not_found(format!("Allocation for node {id} could not be found.")))?;
     Ok(Json(wire::select(allocation_json(&a, &b), &fields)))
 }
 
 async fn delete_node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
-    gate(v)?;
-    let n = find_node(&s, &id, v).await?;
+    write_gate(v)?;
+    let n = parent_node(&s, &id, v).await?;
     let a = s.store().get_allocation_of_node(&n.uuid).await?.ok_or_else(|| ApiError::not_found(format!("Allocation for node {id} could not be found.")))?;
     remove(&s, a).await
 }

@@ -12,13 +12,15 @@ pub struct ApiError {
     pub message: String,
     /// 406 for an unsupported version uses Ironic's `{code, title, description}` body.
     pub version_error: bool,
+    /// A node lock held by someone else: worth retrying shortly (see `retry_locked`).
+    pub locked: bool,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), version_error: false }
+        ApiError { status, message: message.into(), version_error: false, locked: false }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -28,6 +30,17 @@ impl ApiError {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, message)
+    }
+    pub fn node_locked(node: &str, holder: &str) -> Self {
+        ApiError {
+            locked: true,
+            ..Self::conflict(format!(
+                "Node {node} is locked by host {holder}, please retry after the current operation is completed."
+            ))
+        }
     }
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_ACCEPTABLE, message)
@@ -39,7 +52,7 @@ impl ApiError {
         ))
     }
     pub fn version(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_ACCEPTABLE, message: message.into(), version_error: true }
+        ApiError { status: StatusCode::NOT_ACCEPTABLE, message: message.into(), version_error: true, locked: false }
     }
 
     pub fn body(&self) -> String {
@@ -68,7 +81,7 @@ impl From<StoreError> for ApiError {
         match &e {
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Duplicate { kind, field, value } => ApiError::conflict(duplicate_message(kind, field, value)),
-            StoreError::Locked { .. } => ApiError::conflict(e.to_string()),
+            StoreError::Locked { .. } => ApiError { locked: true, ..ApiError::conflict(e.to_string()) },
             StoreError::InvalidQuery(m) => ApiError::bad_request(m.clone()),
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
@@ -95,7 +108,8 @@ impl From<ConductorError> for ApiError {
         let msg = e.to_string();
         match e {
             ConductorError::NotFound { .. } => ApiError::not_found(msg),
-            ConductorError::NodeLocked { .. } | ConductorError::Conflict(_) => ApiError::conflict(msg),
+            ConductorError::NodeLocked { .. } => ApiError { locked: true, ..ApiError::conflict(msg) },
+            ConductorError::Conflict(_) => ApiError::conflict(msg),
             ConductorError::NoFreeWorker => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
             ConductorError::InvalidState { .. } | ConductorError::Invalid(_) | ConductorError::InMaintenance(_) => {
                 ApiError::bad_request(msg)

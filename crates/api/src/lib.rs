@@ -122,6 +122,9 @@ impl axum::extract::FromRequestParts<AppState> for BaseUrl {
 /// Version negotiation, version headers and request ids on every response.
 async fn openstack_headers(mut req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let h = req.headers();
     let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let negotiated = version::from_headers(get("openstack-api-version").as_deref(), get("x-openstack-ironic-api-version").as_deref());
@@ -141,6 +144,14 @@ async fn openstack_headers(mut req: Request, next: Next) -> Response {
     hdrs.insert("x-openstack-request-id", hv(&request_id));
     hdrs.insert("openstack-request-id", hv(&request_id));
     hdrs.insert(header::VARY, hv("X-OpenStack-Ironic-API-Version"));
+    // The access log: failures at INFO, the rest at DEBUG (RUST_LOG=ferric_api=debug).
+    let status = resp.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 400 {
+        tracing::info!(%method, %path, status, ms, request_id, "request");
+    } else {
+        tracing::debug!(%method, %path, status, ms, request_id, "request");
+    }
     resp
 }
 
@@ -172,6 +183,27 @@ impl axum::extract::FromRequest<AppState> for JsonBody {
     }
 }
 
+
+/// Run `f` again while it fails on a node lock, within Ironic's budget
+/// (`node_locked_retry_attempts` x `node_locked_retry_interval`), as Ironic's task manager does
+/// for every change; then give the 409.
+pub(crate) async fn retry_locked<T, F, Fut>(state: &AppState, mut f: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let cfg = state.conductor.config();
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if e.locked && attempt < cfg.node_locked_retry_attempts.max(1) => {
+                attempt += 1;
+                tokio::time::sleep(cfg.node_locked_retry_interval).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// 202 Accepted with a Location header, as Ironic answers state changes.
 pub(crate) fn accepted(location: String) -> Response {

@@ -623,23 +623,59 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
     if touched.contains(&"chassis_uuid") {
         check_chassis(&s, &updated).await?;
     }
-    let expected_state = current.provision_state;
-    let n = s
-        .store()
-        .update_node(&current.uuid, None, move |n| {
-            if n.provision_state != expected_state || !n.provision_state.update_allowed() {
-                return Err(ApiError::conflict(format!(
-                    "Node {} can not be updated while a state transition is in progress.",
-                    n.uuid
-                )));
-            }
-            let keep = (n.provision_state, n.target_provision_state, n.power_state, n.target_power_state, n.reservation.clone());
-            *n = Node { id: n.id, ..updated };
-            (n.provision_state, n.target_provision_state, n.power_state, n.target_power_state, n.reservation) = keep;
-            Ok(())
-        })
-        .await??;
+    let n = crate::retry_locked(&s, || {
+        let updated = updated.clone();
+        let store = s.store().clone();
+        let uuid = current.uuid.clone();
+        async move {
+            store
+                .update_node(&uuid, None, move |n| {
+                    if !n.provision_state.update_allowed() {
+                        return Err(ApiError::conflict(format!(
+                            "Node {} can not be updated while a state transition is in progress.",
+                            n.uuid
+                        )));
+                    }
+                    // The conductor owns these; a change it made meanwhile is kept.
+                    let keep = (
+                        n.provision_state,
+                        n.target_provision_state,
+                        n.provision_updated_at,
+                        n.power_state,
+                        n.target_power_state,
+                        n.last_error.clone(),
+                        n.driver_internal_info.clone(),
+                        n.reservation.clone(),
+                    );
+                    *n = Node { id: n.id, ..updated };
+                    (
+                        n.provision_state,
+                        n.target_provision_state,
+                        n.provision_updated_at,
+                        n.power_state,
+                        n.target_power_state,
+                        n.last_error,
+                        n.driver_internal_info,
+                        n.reservation,
+                    ) = keep;
+                    Ok(())
+                })
+                .await?
+        }
+    })
+    .await?;
     Ok(Json(Value::Object(node_json(&n, v, &b))))
+}
+
+/// Change a node record from the API (no conductor work), retrying a held lock.
+async fn update(s: &AppState, uuid: &str, f: impl Fn(&mut Node) -> Result<(), ApiError> + Clone + Send + 'static) -> ApiResult<Node> {
+    crate::retry_locked(s, || {
+        let f = f.clone();
+        let store = s.store().clone();
+        let uuid = uuid.to_string();
+        async move { store.update_node(&uuid, None, f).await? }
+    })
+    .await
 }
 
 // ------------------------------------------------------------------------------------- delete
@@ -814,12 +850,11 @@ async fn set_raid(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id)
         return Err(ApiError::bad_request(format!("RAID is not supported by the raid interface of node {}", n.uuid)));
     }
     let target = body.as_object().cloned().unwrap_or_default();
-    s.store()
-        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
-            n.target_raid_config = target;
-            Ok(())
-        })
-        .await??;
+    update(&s, &n.uuid, move |n| {
+        n.target_raid_config = target.clone();
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }
 
@@ -832,26 +867,24 @@ async fn maintenance_on(State(s): State<AppState>, ApiVersion(v): ApiVersion, Ba
         Some(other) => return Err(ApiError::bad_request(format!("Invalid maintenance reason {other}: a string is expected"))),
     };
     let n = find(&s, &id, v).await?;
-    s.store()
-        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
-            n.maintenance = true;
-            n.maintenance_reason = reason;
-            Ok(())
-        })
-        .await??;
+    update(&s, &n.uuid, move |n| {
+        n.maintenance = true;
+        n.maintenance_reason = reason.clone();
+        Ok(())
+    })
+    .await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/maintenance")))
 }
 
 async fn maintenance_off(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Response> {
     let n = find(&s, &id, v).await?;
-    s.store()
-        .update_node(&n.uuid, None, |n| -> Result<(), ApiError> {
-            n.maintenance = false;
-            n.maintenance_reason = None;
-            n.fault = None;
-            Ok(())
-        })
-        .await??;
+    update(&s, &n.uuid, |n| {
+        n.maintenance = false;
+        n.maintenance_reason = None;
+        n.fault = None;
+        Ok(())
+    })
+    .await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/maintenance")))
 }
 
@@ -994,12 +1027,11 @@ async fn set_console(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseU
     if n.interfaces.console == "no-console" {
         return Err(ApiError::bad_request(format!("No console interface is configured for node {}", n.uuid)));
     }
-    s.store()
-        .update_node(&n.uuid, None, move |n| -> Result<(), ApiError> {
-            n.console_enabled = enabled;
-            Ok(())
-        })
-        .await??;
+    update(&s, &n.uuid, move |n| {
+        n.console_enabled = enabled;
+        Ok(())
+    })
+    .await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/states/console")))
 }
 
@@ -1035,17 +1067,16 @@ fn check_trait(t: &str) -> ApiResult<()> {
 
 const MAX_TRAITS: usize = 50;
 
-async fn update_traits(s: &AppState, id: &str, v: Version, f: impl FnOnce(&mut Vec<String>) -> ApiResult<()> + Send + 'static) -> ApiResult<Response> {
+async fn update_traits(s: &AppState, id: &str, v: Version, f: impl Fn(&mut Vec<String>) -> ApiResult<()> + Clone + Send + 'static) -> ApiResult<Response> {
     let n = find(s, id, v).await?;
-    s.store()
-        .update_node(&n.uuid, None, move |n| {
-            f(&mut n.traits)?;
-            if n.traits.len() > MAX_TRAITS {
-                return Err(ApiError::bad_request(format!("Could not modify traits for node {}: a node can have at most {MAX_TRAITS} traits", n.uuid)));
-            }
-            Ok(())
-        })
-        .await??;
+    update(s, &n.uuid, move |n| {
+        f(&mut n.traits)?;
+        if n.traits.len() > MAX_TRAITS {
+            return Err(ApiError::bad_request(format!("Could not modify traits for node {}: a node can have at most {MAX_TRAITS} traits", n.uuid)));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }
 
@@ -1067,7 +1098,7 @@ async fn set_traits(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(i
         }
     }
     update_traits(&s, &id, v, move |ts| {
-        *ts = traits;
+        *ts = traits.clone();
         Ok(())
     })
     .await
@@ -1078,7 +1109,7 @@ async fn add_trait(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((i
     check_trait(&t)?;
     update_traits(&s, &id, v, move |ts| {
         if !ts.contains(&t) {
-            ts.push(t);
+            ts.push(t.clone());
         }
         Ok(())
     })

@@ -61,12 +61,21 @@ fn require_power_off(node: &Node, action: &str) -> ApiResult<()> {
         )));
     }
     if let Some(holder) = &node.reservation {
-        return Err(ApiError::conflict(format!(
-            "Node {} is locked by host {holder}, please retry after the current operation is completed.",
-            node.uuid
-        )));
+        return Err(ApiError::node_locked(&node.uuid, holder));
     }
     Ok(())
+}
+
+/// The node of a volume record, once nobody holds its lock (a power change finishing).
+async fn settled_node(s: &AppState, uuid: &str) -> ApiResult<Node> {
+    crate::retry_locked(s, || async {
+        let n = s.store().get_node(uuid).await?;
+        match &n.reservation {
+            Some(holder) => Err(ApiError::node_locked(&n.uuid, holder)),
+            None => Ok(n),
+        }
+    })
+    .await
 }
 
 fn connector_json(c: &VolumeConnector, base: &str) -> Map<String, Value> {
@@ -318,7 +327,6 @@ async fn patch_connector(State(s): State<AppState>, ApiVersion(v): ApiVersion, B
     gate(v)?;
     uuid_param(&id)?;
     let current = s.store().get_volume_connector(&id).await?;
-    let node = s.store().get_node(&current.node_uuid).await?;
     let mut doc = Value::Object(connector_json(&current, &b));
     wire::apply_patch(&mut doc, &body)?;
     let mut c = current.clone();
@@ -331,7 +339,7 @@ async fn patch_connector(State(s): State<AppState>, ApiVersion(v): ApiVersion, B
         }
         set_connector_field(&s, &mut c, r, doc.get(r).unwrap_or(&Value::Null), v).await?;
     }
-    require_power_off(&node, "volume connector update")?;
+    require_power_off(&settled_node(&s, &current.node_uuid).await?, "volume connector update")?;
     let c = s.store().save_volume_connector(c).await.map_err(|e| duplicate(e, "connector"))?;
     Ok(Json(Value::Object(connector_json(&c, &b))))
 }
@@ -340,7 +348,6 @@ async fn patch_target(State(s): State<AppState>, ApiVersion(v): ApiVersion, Base
     gate(v)?;
     uuid_param(&id)?;
     let current = s.store().get_volume_target(&id).await?;
-    let node = s.store().get_node(&current.node_uuid).await?;
     let mut doc = Value::Object(target_json(&current, &b));
     wire::apply_patch(&mut doc, &body)?;
     let mut t = current.clone();
@@ -353,7 +360,7 @@ async fn patch_target(State(s): State<AppState>, ApiVersion(v): ApiVersion, Base
         }
         set_target_field(&s, &mut t, r, doc.get(r).unwrap_or(&Value::Null), v).await?;
     }
-    require_power_off(&node, "volume target update")?;
+    require_power_off(&settled_node(&s, &current.node_uuid).await?, "volume target update")?;
     let t = s.store().save_volume_target(t).await.map_err(|e| duplicate(e, "target"))?;
     Ok(Json(Value::Object(target_json(&t, &b))))
 }
@@ -362,7 +369,7 @@ async fn delete_connector(State(s): State<AppState>, ApiVersion(v): ApiVersion, 
     gate(v)?;
     uuid_param(&id)?;
     let c = s.store().get_volume_connector(&id).await?;
-    require_power_off(&s.store().get_node(&c.node_uuid).await?, "volume connector deletion")?;
+    require_power_off(&settled_node(&s, &c.node_uuid).await?, "volume connector deletion")?;
     s.store().delete_volume_connector(&c.uuid).await?;
     Ok(no_content())
 }
@@ -371,7 +378,7 @@ async fn delete_target(State(s): State<AppState>, ApiVersion(v): ApiVersion, Pat
     gate(v)?;
     uuid_param(&id)?;
     let t = s.store().get_volume_target(&id).await?;
-    require_power_off(&s.store().get_node(&t.node_uuid).await?, "volume target deletion")?;
+    require_power_off(&settled_node(&s, &t.node_uuid).await?, "volume target deletion")?;
     s.store().delete_volume_target(&t.uuid).await?;
     Ok(no_content())
 }

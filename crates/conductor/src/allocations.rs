@@ -64,7 +64,13 @@ impl Conductor {
             }
             let bound = self.store().bind_allocation(a.clone(), node, self.host()).await;
             self.store().release_node(&candidate.uuid, self.host()).await?;
-            let (bound, _) = bound?;
+            let (bound, _) = match bound {
+                Err(StoreError::NotFound { .. }) => {
+                    tracing::info!(allocation = %a.uuid, "allocation deleted while it was being processed");
+                    return Ok(a);
+                }
+                other => other?,
+            };
             tracing::info!(allocation = %bound.uuid, node = %candidate.uuid, "allocation bound");
             return Ok(bound);
         }
@@ -80,6 +86,9 @@ impl Conductor {
         }
         a.state = "error".into();
         a.last_error = Some(msg);
-        Ok(self.store().save_allocation(a).await?)
+        match self.store().save_allocation(a.clone()).await {
+            Err(StoreError::NotFound { .. }) => Ok(a),
+            other => Ok(other?),
+        }
     }
 }

@@ -864,6 +864,10 @@ impl Store {
     pub async fn bind_allocation(&self, mut a: Allocation, mut node: Node, owner: &str) -> Result<(Allocation, Node)> {
         let owner = owner.to_string();
         self.write(move |c| {
+            // Deleted while we were choosing a node: bind nothing.
+            if get_by::<Allocation>(c, "uuid", &a.uuid)?.is_none() {
+                return Err(not_found("Allocation", &a.uuid));
+            }
             let now = ferric_core::model::now();
             node.instance_uuid = Some(a.uuid.clone());
             node.allocation_uuid = Some(a.uuid.clone());
