@@ -41,10 +41,22 @@ async fn parent_node(s: &AppState, id: &str, v: Version) -> ApiResult<Node> {
 
 const FIELDS: &[&str] = &[
     "uuid", "name", "node_uuid", "resource_class", "traits", "candidate_nodes", "state", "last_error", "extra",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "owner",
 ];
 
-fn allocation_json(a: &Allocation, base: &str) -> Map<String, Value> {
+fn fields_at(v: Version) -> Vec<&'static str> {
+    FIELDS.iter().copied().filter(|f| *f != "owner" || v.at_least(f::ALLOCATION_OWNER)).collect()
+}
+
+fn allocation_json(a: &Allocation, v: Version, base: &str) -> Map<String, Value> {
+    let mut m = allocation_json_all(a, base);
+    if !v.at_least(f::ALLOCATION_OWNER) {
+        m.remove("owner");
+    }
+    m
+}
+
+fn allocation_json_all(a: &Allocation, base: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("uuid".into(), json!(a.uuid));
     m.insert("name".into(), opt_str(&a.name));
@@ -55,6 +67,7 @@ fn allocation_json(a: &Allocation, base: &str) -> Map<String, Value> {
     m.insert("state".into(), json!(a.state));
     m.insert("last_error".into(), opt_str(&a.last_error));
     m.insert("extra".into(), Value::Object(a.extra.clone()));
+    m.insert("owner".into(), opt_str(&a.owner));
     m.insert("created_at".into(), ts1(&a.created_at));
     m.insert("updated_at".into(), ts(&a.updated_at));
     m.insert("links".into(), links(base, &format!("allocations/{}", a.uuid)));
@@ -63,12 +76,18 @@ fn allocation_json(a: &Allocation, base: &str) -> Map<String, Value> {
 
 async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     gate(v)?;
-    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
+    let fields = wire::parse_fields(q.get("fields"), v, &fields_at(v))?;
     let mut flt = ferric_store::AllocationFilter {
         state: q.get("state").cloned(),
         resource_class: q.get("resource_class").cloned(),
         ..Default::default()
     };
+    if let Some(o) = q.get("owner") {
+        if !v.at_least(f::ALLOCATION_OWNER) {
+            return Err(ApiError::too_old(f::ALLOCATION_OWNER));
+        }
+        flt.owner = Some(o.clone());
+    }
     if let Some(n) = q.get("node") {
         flt.node_uuid = Some(find_node(&s, n, v).await.map_err(|_| ApiError::bad_request(format!("Node {n} could not be found.")))?.uuid);
     }
@@ -76,7 +95,7 @@ async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): 
     let limit = lq.limit.unwrap_or(s.config.max_limit);
     let items = s.store().list_allocations(flt, lq).await?;
     let last = items.last().map(|a| a.uuid.clone());
-    let out = items.iter().map(|a| wire::select(allocation_json(a, &b), &fields)).collect();
+    let out = items.iter().map(|a| wire::select(allocation_json(a, v, &b), &fields)).collect();
     Ok(Json(collection("allocations", out, last, limit, &b, "allocations", &q)))
 }
 
@@ -90,8 +109,8 @@ async fn find(s: &AppState, ident: &str) -> ApiResult<Allocation> {
 
 async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     gate(v)?;
-    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
-    Ok(Json(wire::select(allocation_json(&find(&s, &id).await?, &b), &fields)))
+    let fields = wire::parse_fields(q.get("fields"), v, &fields_at(v))?;
+    Ok(Json(wire::select(allocation_json(&find(&s, &id).await?, v, &b), &fields)))
 }
 
 fn name_field(v: &Value) -> ApiResult<Option<String>> {
@@ -123,6 +142,7 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
     write_gate(v)?;
     let obj = body.as_object().cloned().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
     let mut a = Allocation { created_at: ferric_core::model::now(), ..Default::default() };
+    let mut backfill: Option<Node> = None;
     for (k, val) in &obj {
         match k.as_str() {
             "uuid" => {
@@ -156,19 +176,40 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
                 }
             }
             "extra" => a.extra = extra_field(val)?,
-            "owner" if v.at_least(60) => a.owner = val.as_str().map(str::to_string),
+            "owner" if v.at_least(f::ALLOCATION_OWNER) => a.owner = val.as_str().map(str::to_string),
+            "node" => {
+                if !v.at_least(f::ALLOCATION_BACKFILL) {
+                    return Err(ApiError::bad_request("Cannot set node when creating an allocation in this API version"));
+                }
+                let ident = val.as_str().ok_or_else(|| ApiError::bad_request(format!("Invalid node {val}")))?;
+                backfill = Some(parent_node(&s, ident, v).await?);
+            }
             other => return Err(ApiError::bad_request(format!("Unknown attribute for argument allocation: {other}"))),
         }
     }
-    if a.resource_class.is_none() {
-        return Err(ApiError::bad_request("Mandatory field missing: resource_class"));
+    if let Some(node) = &backfill {
+        // Backfilling: the node's resource class and instance UUID are the defaults.
+        if a.resource_class.is_none() {
+            a.resource_class = node.resource_class.clone();
+        }
+        if a.uuid.is_empty() {
+            a.uuid = node.instance_uuid.clone().unwrap_or_default();
+        }
+    } else if a.resource_class.is_none() {
+        return Err(ApiError::bad_request("The resource_class field is mandatory when not backfilling"));
     }
     if a.uuid.is_empty() {
         a.uuid = uuid::Uuid::new_v4().to_string();
     }
     let a = s.store().create_allocation(a).await.map_err(conflict_on_name)?;
-    s.conductor.start_allocation(a.clone())?;
-    Ok(created(format!("{b}/v1/allocations/{}", a.uuid), Value::Object(allocation_json(&a, &b))))
+    let a = match backfill {
+        Some(node) => s.conductor.backfill_allocation(a, &node.uuid).await?,
+        None => {
+            s.conductor.start_allocation(a.clone())?;
+            a
+        }
+    };
+    Ok(created(format!("{b}/v1/allocations/{}", a.uuid), Value::Object(allocation_json(&a, v, &b))))
 }
 
 async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
@@ -177,7 +218,7 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
         return Err(ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Updating allocations requires API version 1.57 or later."));
     }
     let current = find(&s, &id).await?;
-    let mut doc = Value::Object(allocation_json(&current, &b));
+    let mut doc = Value::Object(allocation_json(&current, v, &b));
     wire::apply_patch(&mut doc, &body)?;
     let mut a = current;
     for r in wire::patched_roots(&body) {
@@ -188,7 +229,7 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
         }
     }
     let a = s.store().save_allocation(a).await.map_err(conflict_on_name)?;
-    Ok(Json(Value::Object(allocation_json(&a, &b))))
+    Ok(Json(Value::Object(allocation_json(&a, v, &b))))
 }
 
 /// A deployed node keeps its allocation unless it is in maintenance.
@@ -225,10 +266,10 @@ async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): 
 
 async fn node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     gate(v)?;
-    let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
+    let fields = wire::parse_fields(q.get("fields"), v, &fields_at(v))?;
     let n = parent_node(&s, &id, v).await?;
     let a = s.store().get_allocation_of_node(&n.uuid).await?.ok_or_else(|| ApiError::not_found(format!("Allocation for node {id} could not be found.")))?;
-    Ok(Json(wire::select(allocation_json(&a, &b), &fields)))
+    Ok(Json(wire::select(allocation_json(&a, v, &b), &fields)))
 }
 
 async fn delete_node_allocation(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {

@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
         .route("/drivers/{name}", get(driver))
         .route("/drivers/{name}/properties", get(driver_properties))
         .route("/drivers/{name}/raid/logical_disk_properties", get(raid_properties))
+        .route("/shards", get(shards))
         .route("/conductors", get(conductors))
         .route("/conductors/{host}", get(conductor))
 }
@@ -59,6 +60,8 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("volume", f::VOLUME),
         ("conductors", f::CONDUCTORS),
         ("allocations", f::ALLOCATIONS),
+        ("events", f::EVENTS),
+        ("shards", f::SHARD),
     ];
     for (name, min) in gated {
         if v.at_least(min) {
@@ -99,19 +102,46 @@ async fn drivers(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b
         return Err(ApiError::too_old(f::DYNAMIC_DRIVERS));
     }
     let detail = q.get("detail").map(|d| parse_bool("detail", d)).transpose()?.unwrap_or(false);
+    let fields = driver_fields(&q, v)?;
     let list: Vec<Value> = match q.get("type").map(String::as_str) {
-        None | Some("dynamic") => s.conductor.drivers().hardware_types.keys().map(|n| driver_json(&s, n, v, &b, detail)).collect(),
+        None | Some("dynamic") => s
+            .conductor
+            .drivers()
+            .hardware_types
+            .keys()
+            .map(|n| select_driver(driver_json(&s, n, v, &b, detail || fields.is_some()), &fields))
+            .collect(),
         Some("classic") => Vec::new(),
         Some(other) => return Err(ApiError::bad_request(format!("Invalid driver type \"{other}\": the valid types are \"classic\" and \"dynamic\""))),
     };
     Ok(Json(json!({"drivers": list})))
 }
 
-async fn driver(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn driver(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    let fields = driver_fields(&q, v)?;
     if s.conductor.drivers().hardware_type(&name).is_none() {
         return Err(ApiError::not_found(format!("Could not find the following driver(s) or hardware type(s): {name}.")));
     }
-    Ok(Json(driver_json(&s, &name, v, &b, true)))
+    Ok(Json(select_driver(driver_json(&s, &name, v, &b, true), &fields)))
+}
+
+/// `?fields=` on drivers (API 1.77).
+fn driver_fields(q: &HashMap<String, String>, v: Version) -> ApiResult<Option<Vec<String>>> {
+    let Some(raw) = q.get("fields") else { return Ok(None) };
+    if !v.at_least(f::DRIVER_FIELDS) {
+        return Err(ApiError::too_old(f::DRIVER_FIELDS));
+    }
+    Ok(Some(raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()))
+}
+
+fn select_driver(d: Value, fields: &Option<Vec<String>>) -> Value {
+    match (d, fields) {
+        (Value::Object(mut m), Some(f)) => {
+            m.retain(|k, _| k == "links" || f.iter().any(|x| x == k));
+            Value::Object(m)
+        }
+        (d, _) => d,
+    }
 }
 
 async fn driver_properties(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
@@ -181,4 +211,18 @@ async fn conductor(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
         .find(|c| c.hostname == host)
         .ok_or_else(|| ApiError::not_found(format!("Conductor {host} could not be found.")))?;
     Ok(Json(conductor_json(&c, &b, true)))
+}
+
+async fn shards(State(s): State<AppState>, ApiVersion(v): ApiVersion) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::SHARD) {
+        return Err(ApiError::not_found("The API version does not allow shards"));
+    }
+    let list: Vec<Value> = s
+        .store()
+        .shard_counts()
+        .await?
+        .into_iter()
+        .map(|(name, count)| json!({"name": name.unwrap_or_else(|| "None".into()), "count": count}))
+        .collect();
+    Ok(Json(json!({"shards": list})))
 }

@@ -9,6 +9,7 @@ mod allocations;
 mod chassis;
 mod discovery;
 mod error;
+mod events;
 mod nodes;
 mod ports;
 mod ramdisk;
@@ -78,7 +79,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(discovery::routes())
         .merge(ramdisk::routes())
         .merge(volume::routes())
-        .merge(allocations::routes());
+        .merge(allocations::routes())
+        .merge(events::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

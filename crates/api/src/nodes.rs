@@ -33,6 +33,11 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{node}/states/console", get(get_console).put(set_console))
         // pecan's object dispatch also serves the console at this path.
         .route("/nodes/states/console/{node}", get(get_console))
+        .route("/nodes/{node}/states/boot_mode", put(set_boot_mode))
+        .route("/nodes/{node}/states/secure_boot", put(set_secure_boot))
+        .route("/nodes/{node}/management/indicators", get(list_indicators))
+        .route("/nodes/{node}/management/indicators/{indicator}", get(get_indicator).put(set_indicator))
+        .route("/nodes/{node}/children", get(children))
         .route("/nodes/{node}/bios", get(list_bios))
         .route("/nodes/{node}/bios/{name}", get(show_bios))
         .route("/nodes/{node}/traits", get(list_traits).put(set_traits).delete(remove_traits))
@@ -268,6 +273,12 @@ fn filter_from(q: &HashMap<String, String>, v: Version) -> ApiResult<NodeFilter>
     flt.project = q.get("project").cloned();
     flt.shard = q.get("shard").map(|s| s.split(',').map(str::to_string).collect());
     flt.parent_node = q.get("parent_node").cloned();
+    let include_children = match q.get("include_children") {
+        None => false,
+        Some(_) if !v.at_least(f::PARENT_NODE) => return Err(ApiError::too_old(f::PARENT_NODE)),
+        Some(i) => parse_bool("include_children", i)?,
+    };
+    flt.exclude_children = !include_children;
     flt.description_contains = q.get("description_contains").cloned();
     Ok(flt)
 }
@@ -454,7 +465,7 @@ fn set_field(state: &AppState, n: &mut Node, field: &str, val: &Value, v: Versio
         "retired" => n.retired = want_bool(field, val)?.unwrap_or(false),
         "retired_reason" => n.retired_reason = want_str(field, val)?,
         "shard" => n.shard = want_str(field, val)?,
-        "parent_node" => n.parent_node = want_str(field, val)?,
+        "parent_node" => n.parent_node = want_str(field, val)?,  // resolved to a UUID in `check_parent`
         "disable_power_off" => n.disable_power_off = want_bool(field, val)?.unwrap_or(false),
         "maintenance" => n.maintenance = want_bool(field, val)?.unwrap_or(false),
         "maintenance_reason" => n.maintenance_reason = want_str(field, val)?,
@@ -487,6 +498,18 @@ fn resolve_interfaces(state: &AppState, n: &mut Node) -> ApiResult<()> {
                 ht.name
             )));
         }
+    }
+    Ok(())
+}
+
+/// A parent node must exist; it is stored by UUID (API 1.83).
+async fn check_parent(state: &AppState, n: &mut Node, v: Version) -> ApiResult<()> {
+    if let Some(p) = n.parent_node.clone() {
+        let parent = find(state, &p, v).await.map_err(|_| ApiError::bad_request(format!("Node {p} could not be found.")))?;
+        if parent.uuid == n.uuid {
+            return Err(ApiError::bad_request("A node cannot be its own parent"));
+        }
+        n.parent_node = Some(parent.uuid);
     }
     Ok(())
 }
@@ -541,6 +564,7 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
     }
     resolve_interfaces(&s, &mut n)?;
     check_chassis(&s, &n).await?;
+    check_parent(&s, &mut n, v).await?;
     let n = s.store().create_node(n).await?;
     tracing::info!(node = %n.uuid, driver = %n.driver, "node created");
     Ok(created(format!("{b}/v1/nodes/{}", n.uuid), Value::Object(node_json(&n, v, &b))))
@@ -613,6 +637,12 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
             return Err(ApiError::bad_request("The protected_reason field can only be set when protected is True"));
         }
     }
+    if updated.retired && !current.retired && current.provision_state == ProvisionState::Available {
+        return Err(ApiError::conflict(format!(
+            "Node {} can not have 'retired' set in provision state 'available', the current state is 'available'",
+            current.uuid
+        )));
+    }
     if updated.retired_reason.is_some() && !updated.retired {
         if touched.contains(&"retired") {
             updated.retired_reason = None;
@@ -622,6 +652,9 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
     }
     if touched.contains(&"chassis_uuid") {
         check_chassis(&s, &updated).await?;
+    }
+    if touched.contains(&"parent_node") {
+        check_parent(&s, &mut updated, v).await?;
     }
     let n = crate::retry_locked(&s, || {
         let updated = updated.clone();
@@ -800,13 +833,35 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
             Some(other) => Err(ApiError::bad_request(format!("Invalid {name}: expected a list, got {other}"))),
         }
     };
+    if body.get("deploy_steps").is_some_and(|d| !d.is_null()) {
+        if !v.at_least(f::DEPLOY_STEPS) {
+            return Err(ApiError::too_old(f::DEPLOY_STEPS));
+        }
+        if !matches!(verb, Event::Deploy | Event::Rebuild) {
+            return Err(ApiError::bad_request("\"deploy_steps\" is only valid when setting target provision state to active or rebuild"));
+        }
+    }
+    if let Some(d) = body.get("disable_ramdisk").filter(|d| !d.is_null()) {
+        if !v.at_least(f::DISABLE_RAMDISK) {
+            return Err(ApiError::too_old(f::DISABLE_RAMDISK));
+        }
+        if !d.is_boolean() {
+            return Err(ApiError::bad_request(format!("Invalid disable_ramdisk {d}: a boolean is expected")));
+        }
+        if verb != Event::Clean {
+            return Err(ApiError::bad_request("\"disable_ramdisk\" is only valid when setting target provision state to clean"));
+        }
+    }
     let clean_steps = steps("clean_steps")?;
     if clean_steps.is_some() && verb != Event::Clean {
         return Err(ApiError::bad_request("\"clean_steps\" is only valid when setting target provision state to clean"));
     }
     let configdrive = body.get("configdrive").filter(|c| !c.is_null()).cloned();
-    if configdrive.is_some() && !matches!(verb, Event::Deploy | Event::Rebuild) {
-        return Err(ApiError::bad_request("Adding a config drive is only supported when setting provision state to active, rebuild"));
+    if let Some(cd) = &configdrive {
+        if !matches!(verb, Event::Deploy | Event::Rebuild) {
+            return Err(ApiError::bad_request("Adding a config drive is only supported when setting provision state to active, rebuild"));
+        }
+        check_configdrive(cd, v)?;
     }
     let args = ProvisionArgs {
         clean_steps,
@@ -827,6 +882,46 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
     }
     s.conductor.provision(&n.uuid, verb, args).await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+/// Ironic's configdrive rules: a URL, a base64 string, or (1.56+) an object to build one from.
+fn check_configdrive(cd: &Value, v: Version) -> ApiResult<()> {
+    match cd {
+        Value::String(s) => {
+            if !s.contains("://") && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\n\r\t ".contains(&b)) {
+                return Err(ApiError::bad_request("Invalid configdrive format: it is neither a JSON, nor a URL, nor a base64 string"));
+            }
+        }
+        Value::Object(o) => {
+            if !v.at_least(f::BUILD_CONFIGDRIVE) {
+                return Err(ApiError::bad_request(format!(
+                    "Providing a JSON object for configdrive is only supported starting with API version 1.{}",
+                    f::BUILD_CONFIGDRIVE
+                )));
+            }
+            for (k, val) in o {
+                let ok = match k.as_str() {
+                    "meta_data" | "network_data" => val.is_object(),
+                    "user_data" => val.is_object() || val.is_array() || val.is_string() || val.is_null(),
+                    "vendor_data" => {
+                        if !v.at_least(f::CONFIGDRIVE_VENDOR_DATA) {
+                            return Err(ApiError::bad_request(format!(
+                                "Providing vendor_data in configdrive is only supported starting with API version 1.{}",
+                                f::CONFIGDRIVE_VENDOR_DATA
+                            )));
+                        }
+                        val.is_object()
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(ApiError::bad_request(format!("Invalid configdrive format: unexpected or invalid key \"{k}\"")));
+                }
+            }
+        }
+        other => return Err(ApiError::bad_request(format!("Invalid configdrive format: {other}"))),
+    }
+    Ok(())
 }
 
 async fn set_raid(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
@@ -980,7 +1075,20 @@ async fn attach_vif(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(i
     if ports.iter().any(|p| p.internal_info.get("tenant_vif_port_id").and_then(Value::as_str) == Some(vif.as_str())) {
         return Err(ApiError::conflict(format!("Unable to attach VIF {vif} because it is already attached to node {}", n.uuid)));
     }
-    let mut free = ports.into_iter().filter(|p| !p.internal_info.contains_key("tenant_vif_port_id")).collect::<Vec<_>>();
+    let wanted_port = body.get("port_uuid").and_then(Value::as_str).map(str::to_string);
+    let wanted_pg = body.get("portgroup_uuid").and_then(Value::as_str).map(str::to_string);
+    if (wanted_port.is_some() || wanted_pg.is_some()) && !v.at_least(f::VIF_PORT_UUID) {
+        return Err(ApiError::too_old(f::VIF_PORT_UUID));
+    }
+    if wanted_port.is_some() && wanted_pg.is_some() {
+        return Err(ApiError::bad_request("Cannot specify both port_uuid and portgroup_uuid"));
+    }
+    let mut free = ports
+        .into_iter()
+        .filter(|p| !p.internal_info.contains_key("tenant_vif_port_id"))
+        .filter(|p| wanted_port.as_ref().is_none_or(|w| &p.uuid == w))
+        .filter(|p| wanted_pg.as_ref().is_none_or(|w| p.portgroup_uuid.as_ref() == Some(w)))
+        .collect::<Vec<_>>();
     // Prefer PXE-enabled ports, as Ironic does.
     free.sort_by_key(|p| !p.pxe_enabled);
     let Some(mut port) = free.into_iter().next() else {
@@ -1141,16 +1249,28 @@ async fn remove_trait(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path
 
 // ------------------------------------------------------------------------------------- BIOS
 
-fn bios_setting(node: &str, name: &str, value: &Value, base: &str) -> Value {
-    json!({"name": name, "value": value, "links": links(base, &format!("nodes/{node}/bios/{name}"))})
+fn bios_setting(node: &str, name: &str, value: &Value, base: &str, registry: bool) -> Value {
+    let mut m = json!({"name": name, "value": value, "links": links(base, &format!("nodes/{node}/bios/{name}"))});
+    if registry {
+        // The fake BIOS has no registry: every field is known to be unknown.
+        for k in ["attribute_type", "allowable_values", "lower_bound", "max_length", "min_length", "read_only", "reset_required", "unique", "upper_bound"] {
+            m[k] = Value::Null;
+        }
+    }
+    m
 }
 
-async fn list_bios(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_bios(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     if !v.at_least(f::BIOS_INTERFACE) {
         return Err(ApiError::not_found("The resource could not be found."));
     }
+    let detail = match q.get("detail") {
+        None => false,
+        Some(_) if !v.at_least(f::BIOS_REGISTRY) => return Err(ApiError::too_old(f::BIOS_REGISTRY)),
+        Some(d) => parse_bool("detail", d)?,
+    };
     let n = find(&s, &id, v).await?;
-    let list: Vec<Value> = n.bios_settings.iter().map(|(k, val)| bios_setting(&n.uuid, k, val, &b)).collect();
+    let list: Vec<Value> = n.bios_settings.iter().map(|(k, val)| bios_setting(&n.uuid, k, val, &b, detail)).collect();
     Ok(Json(json!({"bios": list})))
 }
 
@@ -1163,5 +1283,108 @@ async fn show_bios(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
         .bios_settings
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("Node {} doesn't have a BIOS setting '{name}'", n.uuid)))?;
-    Ok(Json(json!({ name.clone(): bios_setting(&n.uuid, &name, val, &b) })))
+    Ok(Json(json!({ name.clone(): bios_setting(&n.uuid, &name, val, &b, v.at_least(f::BIOS_REGISTRY)) })))
+}
+
+// ------------------------------------------------------------------------------------- boot mode
+
+async fn set_boot_mode(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    if !v.at_least(f::CHANGE_BOOT_MODE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let mode = body.get("target").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"target\""))?;
+    if mode != "bios" && mode != "uefi" {
+        return Err(ApiError::bad_request(format!("Invalid boot mode {mode}: valid modes are bios and uefi")));
+    }
+    let n = find(&s, &id, v).await?;
+    s.conductor.change_boot_settings(&n.uuid, Some(mode.to_string()), None).await?;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+async fn set_secure_boot(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    if !v.at_least(f::CHANGE_BOOT_MODE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let on = match body.get("target") {
+        Some(t) => want_bool("target", t)?.ok_or_else(|| ApiError::bad_request("Invalid secure boot target: null"))?,
+        None => return Err(ApiError::bad_request("Missing argument: \"target\"")),
+    };
+    let n = find(&s, &id, v).await?;
+    s.conductor.change_boot_settings(&n.uuid, None, Some(on)).await?;
+    Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+// ------------------------------------------------------------------------------------- indicators
+
+fn indicators_gate(v: Version) -> ApiResult<()> {
+    if !v.at_least(f::INDICATORS) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    Ok(())
+}
+
+/// `name@component`, Ironic's unique indicator name.
+fn split_indicator(unique: &str) -> ApiResult<(String, String)> {
+    let (name, component) = unique.split_once('@').ok_or_else(|| ApiError::bad_request(format!("Malformed indicator name \"{unique}\"")))?;
+    Ok((name.to_string(), component.to_string()))
+}
+
+async fn list_indicators(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    indicators_gate(v)?;
+    let n = find(&s, &id, v).await?;
+    let driver = s.conductor.drivers().driver_for(&n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let list: Vec<Value> = driver
+        .management
+        .indicators(&n)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .into_iter()
+        .map(|i| {
+            let unique = format!("{}@{}", i.name, i.component);
+            json!({"name": unique, "component": i.component, "readonly": i.readonly, "states": i.states,
+                   "links": links(&b, &format!("nodes/{}/management/indicators/{unique}", n.uuid))})
+        })
+        .collect();
+    Ok(Json(json!({"indicators": list})))
+}
+
+async fn get_indicator(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((id, indicator)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    indicators_gate(v)?;
+    let (name, component) = split_indicator(&indicator)?;
+    let n = find(&s, &id, v).await?;
+    let driver = s.conductor.drivers().driver_for(&n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let state = driver.management.get_indicator(&n, &component, &name).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(json!({"state": state})))
+}
+
+async fn set_indicator(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path((id, indicator)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    indicators_gate(v)?;
+    let (name, component) = split_indicator(&indicator)?;
+    // Ironic takes `state` from the body or the query string.
+    let state = body.get("state").and_then(Value::as_str).map(str::to_string).or_else(|| q.get("state").cloned());
+    let state = state.ok_or_else(|| ApiError::bad_request("Missing argument: \"state\""))?;
+    let n = find(&s, &id, v).await?;
+    if let Some(holder) = &n.reservation {
+        return Err(ApiError::node_locked(&n.uuid, holder));
+    }
+    let driver = s.conductor.drivers().driver_for(&n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    driver.management.set_indicator(&n, &component, &name, &state).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(no_content())
+}
+
+// ------------------------------------------------------------------------------------- children
+
+async fn children(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::PARENT_NODE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    let kids = s
+        .store()
+        .list_nodes(NodeFilter { parent_node: Some(n.uuid.clone()), ..Default::default() }, Default::default())
+        .await?;
+    let uuids: Vec<&str> = kids.iter().map(|k| k.uuid.as_str()).collect();
+    Ok(Json(json!({
+        "children": uuids,
+        "links": {"href": format!("{b}/v1/nodes/?parent_node={}", n.uuid), "rel": "children"},
+    })))
 }

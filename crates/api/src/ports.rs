@@ -87,6 +87,14 @@ async fn ports_collection(s: &AppState, v: Version, b: &str, q: HashMap<String, 
     if let Some(a) = q.get("address") {
         flt.address = Some(validate::normalize_mac(a).unwrap_or_else(|| a.clone()));
     }
+    if let Some(shards) = q.get("shard") {
+        if !v.at_least(f::SHARD) {
+            return Err(ApiError::too_old(f::SHARD));
+        }
+        let nf = ferric_store::NodeFilter { shard: Some(shards.split(',').map(str::to_string).collect()), ..Default::default() };
+        let nodes = s.store().list_nodes(nf, Default::default()).await?;
+        flt.node_uuids = Some(nodes.into_iter().map(|n| n.uuid).collect());
+    }
     let sortable = ["uuid", "address", "created_at", "updated_at", "node_uuid", "pxe_enabled", "physical_network", "portgroup_uuid"];
     let lq = wire::list_query(&q, s.config.max_limit, &sortable)?;
     let limit = lq.limit.unwrap_or(s.config.max_limit);
@@ -159,6 +167,20 @@ async fn set_port_field(s: &AppState, p: &mut Port, field: &str, val: &Value, v:
                     return Err(ApiError::bad_request(format!("Invalid local_link_connection: unknown key {k}")));
                 }
             }
+            if let Some(nt) = llc.get("network_type") {
+                if !v.at_least(64) {
+                    return Err(ApiError::too_old(64));
+                }
+                if !matches!(nt.as_str(), Some("managed" | "unmanaged")) {
+                    return Err(ApiError::bad_request(format!("Invalid local_link_connection network_type {nt}: managed or unmanaged")));
+                }
+            }
+            // Unless the link is unmanaged, a non-empty link names the switch port (or, for a
+            // smart NIC, the host and port).
+            let unmanaged = llc.get("network_type").and_then(Value::as_str) == Some("unmanaged");
+            if !llc.is_empty() && !unmanaged && !llc.contains_key("port_id") {
+                return Err(ApiError::bad_request("Invalid local_link_connection: 'port_id' is a required property"));
+            }
             if let Some(sw) = llc.get("switch_id").and_then(Value::as_str) {
                 let norm = validate::normalize_switch_id(sw).ok_or_else(|| ApiError::bad_request(format!("Expected a MAC address or OpenFlow datapath ID but received {sw}.")))?;
                 llc.insert("switch_id".into(), Value::String(norm));
@@ -213,8 +235,18 @@ fn bool_field(field: &str, v: &Value) -> ApiResult<Option<bool>> {
 
 const PORT_WRITABLE: &[&str] = &["address", "node_uuid", "extra", "local_link_connection", "pxe_enabled", "physical_network", "is_smartnic", "name", "portgroup_uuid"];
 
+/// A smart NIC port must say where it is plugged (API 1.53).
+fn check_smartnic(p: &Port) -> ApiResult<()> {
+    let has = |k: &str| p.local_link_connection.get(k).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+    if p.is_smartnic && !(has("port_id") && has("hostname")) {
+        return Err(ApiError::bad_request("Smart NIC port must have port_id and hostname in local_link_connection"));
+    }
+    Ok(())
+}
+
 /// Ports of one portgroup must share a physical network (Ironic, API 1.34).
 async fn check_physnet(s: &AppState, p: &Port) -> ApiResult<()> {
+    check_smartnic(p)?;
     let Some(pg) = &p.portgroup_uuid else { return Ok(()) };
     let members = s.store().list_ports(PortFilter { portgroup_uuid: Some(pg.clone()), ..Default::default() }, Default::default()).await?;
     if let Some(other) = members.iter().find(|m| m.uuid != p.uuid && m.physical_network != p.physical_network) {

@@ -120,6 +120,16 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
     let callback = body.get("callback_url").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"callback_url\""))?.to_string();
     let token = body.get("agent_token").and_then(Value::as_str).unwrap_or("").to_string();
     let version = body.get("agent_version").and_then(Value::as_str).map(str::to_string);
+    let status = body.get("agent_status").and_then(Value::as_str).map(str::to_string);
+    if let Some(st) = &status {
+        if !v.at_least(f::AGENT_STATUS) {
+            return Err(ApiError::bad_request("agent_status is only accepted from API version 1.72"));
+        }
+        if !["start", "end", "error"].contains(&st.as_str()) {
+            return Err(ApiError::bad_request(format!("Unknown agent_status {st}: valid values are start, end, error")));
+        }
+    }
+    let status_message = body.get("agent_status_message").and_then(Value::as_str).map(str::to_string);
     let node = s.store().get_node(&id).await.map_err(|_| ApiError::not_found(format!("Node {id} could not be found.")))?;
     let stored = node.driver_internal_info.get(TOKEN_KEY).and_then(Value::as_str).unwrap_or("");
     if stored.is_empty() || !same_token(stored, &token) {
@@ -134,10 +144,16 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
     let now = ferric_core::model::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
     s.store()
         .update_node(&node.uuid, None, move |n| -> Result<(), ApiError> {
-            n.driver_internal_info.insert("agent_url".into(), Value::String(callback));
+            n.driver_internal_info.insert("agent_url".into(), Value::String(callback.clone()));
             n.driver_internal_info.insert("agent_last_heartbeat".into(), Value::String(now));
-            if let Some(v) = version {
-                n.driver_internal_info.insert("agent_version".into(), Value::String(v));
+            if let Some(v) = &version {
+                n.driver_internal_info.insert("agent_version".into(), Value::String(v.clone()));
+            }
+            if let Some(st) = &status {
+                n.driver_internal_info.insert("agent_status".into(), Value::String(st.clone()));
+            }
+            if let Some(m) = &status_message {
+                n.driver_internal_info.insert("agent_status_message".into(), Value::String(m.clone()));
             }
             Ok(())
         })

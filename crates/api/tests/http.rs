@@ -535,3 +535,4 @@ async fn allocations_bind_matching_nodes() {
     assert_eq!(s.delete(&format!("/v1/allocations/{}", a["uuid"].as_str().unwrap())).await.0, 204);
     assert_eq!(s.get("/v1/nodes/b1").await.1["instance_uuid"], Value::Null);
 }
+

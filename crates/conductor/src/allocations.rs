@@ -47,6 +47,13 @@ impl Conductor {
         // Shuffle so that concurrent allocations spread over the candidates.
         let seed = uuid::Uuid::new_v4().as_u128();
         nodes.sort_by_key(|n| (uuid::Uuid::parse_str(&n.uuid).map(|u| u.as_u128()).unwrap_or(0)) ^ seed);
+        // A node named like the allocation is tried first (Ironic 1.79).
+        if let Some(name) = &a.name {
+            if let Some(i) = nodes.iter().position(|n| n.name.as_ref() == Some(name)) {
+                let preferred = nodes.remove(i);
+                nodes.insert(0, preferred);
+            }
+        }
         for candidate in nodes {
             let node = match self.store().reserve_node(&candidate.uuid, self.host()).await {
                 Ok(n) => n,
@@ -90,5 +97,54 @@ impl Conductor {
             Err(StoreError::NotFound { .. }) => Ok(a),
             other => Ok(other?),
         }
+    }
+}
+
+impl Conductor {
+    /// Backfill: record an allocation for a node that is already deployed (API 1.58), as
+    /// Ironic's `_do_backfill_allocation`. On failure the allocation is saved in `error`.
+    pub async fn backfill_allocation(&self, mut a: Allocation, node_uuid: &str) -> CResult<Allocation> {
+        let task = self.acquire(node_uuid).await?;
+        let node = task.node.clone();
+        let mut errors = Vec::new();
+        if node.provision_state != ProvisionState::Active {
+            errors.push(format!("Node must be in the \"active\" state, but the current state is \"{}\"", node.provision_state));
+        }
+        if let Some(rc) = &a.resource_class {
+            if node.resource_class.as_ref() != Some(rc) {
+                errors.push(format!(
+                    "Resource class {} does not match the requested resource class {rc}",
+                    node.resource_class.as_deref().unwrap_or("None")
+                ));
+            }
+        }
+        if !a.traits.iter().all(|t| node.traits.contains(t)) {
+            errors.push(format!("List of traits {:?} does not match the requested traits {:?}", node.traits, a.traits));
+        }
+        if !a.candidate_nodes.is_empty() && !a.candidate_nodes.contains(&node.uuid) {
+            errors.push(format!("Candidate nodes must be empty or contain the target node, but got {:?}", a.candidate_nodes));
+        }
+        let conflict = match (&node.allocation_uuid, &node.instance_uuid) {
+            (Some(other), _) if other != &a.uuid => Some(format!("Node {} is associated with allocation {other}.", node.uuid)),
+            (_, Some(inst)) if inst != &a.uuid => Some(format!("Node {} is associated with instance {inst}.", node.uuid)),
+            _ => None,
+        };
+        if errors.is_empty() && conflict.is_none() {
+            let bound = self.store().bind_allocation(a, node, self.host()).await;
+            self.release(task).await;
+            return Ok(bound?.0);
+        }
+        self.release(task).await;
+        let (msg, err) = match conflict {
+            Some(c) => (c.clone(), ConductorError::Conflict(c)),
+            None => {
+                let m = format!("Cannot backfill an allocation for node {}: {}", node.uuid, errors.join("; "));
+                (m.clone(), ConductorError::Invalid(m))
+            }
+        };
+        a.state = "error".into();
+        a.last_error = Some(msg);
+        self.store().save_allocation(a).await?;
+        Err(err)
     }
 }

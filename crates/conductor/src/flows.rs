@@ -85,6 +85,12 @@ impl Conductor {
                 state: node.provision_state.to_string(),
             });
         }
+        if verb == Event::Provide && node.retired {
+            return Err(ConductorError::Invalid(format!(
+                "The providing operation can't be performed on node {} because it is retired.",
+                node.uuid
+            )));
+        }
         if node.maintenance
             && matches!(verb, Event::Deploy | Event::Rebuild | Event::Clean | Event::Rescue | Event::Unrescue | Event::Service)
         {
@@ -108,15 +114,17 @@ impl Conductor {
             }
             _ => {}
         }
-        if let Some(steps) = &args.clean_steps {
+        for (kind, steps) in [("clean", &args.clean_steps), ("deploy", &args.deploy_steps), ("service", &args.service_steps)] {
+            let Some(steps) = steps else { continue };
             let driver = self.drivers().driver_for(node)?;
             let offered = driver.clean_steps();
             for s in steps {
                 let iface = s.get("interface").and_then(Value::as_str).unwrap_or("");
                 let name = s.get("step").and_then(Value::as_str).unwrap_or("");
-                if !offered.iter().any(|o| o.interface == iface && o.step == name) {
+                let core_deploy = kind == "deploy" && iface == "deploy" && name == "deploy";
+                if !core_deploy && !offered.iter().any(|o| o.interface == iface && o.step == name) {
                     return Err(ConductorError::Invalid(format!(
-                        "Node {} does not support the clean step \"{name}\" of interface \"{iface}\"",
+                        "Node {} does not support the {kind} step \"{name}\" of interface \"{iface}\"",
                         node.uuid
                     )));
                 }
@@ -164,6 +172,15 @@ impl Conductor {
                 iface.validate(&task.node)?;
                 match iface.run(&mut task.node, "deploy", &empty).await? {
                     Outcome::Done => {
+                        // User deploy steps (API 1.69), highest priority first; 0 disables one.
+                        let mut steps = args.deploy_steps.clone().unwrap_or_default();
+                        steps.retain(|s| s.get("priority").and_then(Value::as_i64).unwrap_or(0) != 0);
+                        steps.sort_by_key(|s| std::cmp::Reverse(s.get("priority").and_then(Value::as_i64).unwrap_or(0)));
+                        for step in steps {
+                            task.node.deploy_step = step.clone();
+                            self.save(task).await?;
+                            self.run_step(task, driver, &step).await?;
+                        }
                         task.node.deploy_step = Dict::new();
                         self.fire(task, Event::Done, None)
                     }
@@ -253,7 +270,8 @@ impl Conductor {
         }
         task.node.clean_step = Dict::new();
         task.node.driver_internal_info.remove("clean_steps");
-        if manual {
+        // A retired node goes back to manageable, never to available (Ironic's cleaning.py).
+        if manual || task.node.retired {
             self.fire(task, Event::Manage, None)
         } else {
             self.fire(task, Event::Done, None)

@@ -277,6 +277,13 @@ impl Conductor {
         }
     }
 
+    /// Release the lock without saving (the task changed nothing, or saved elsewhere).
+    pub(crate) async fn release(&self, task: Task) {
+        if let Err(e) = self.inner.store.release_node(&task.node.uuid, self.host()).await {
+            tracing::error!(node = %task.node.uuid, error = %e, "could not release node lock");
+        }
+    }
+
     /// Fire `event` on the task's node; an illegal event is a bug in a flow.
     pub(crate) fn fire(&self, task: &mut Task, event: Event, target: Option<ProvisionState>) -> CResult<()> {
         let from = task.node.provision_state;
@@ -355,6 +362,43 @@ impl Conductor {
         .await;
         self.finish(task).await;
         r
+    }
+
+    /// `PUT /states/boot_mode` and `/states/secure_boot` (API 1.76): accepted at once; the
+    /// outcome lands in `boot_mode`/`secure_boot` or `last_error`, as in Ironic.
+    pub async fn change_boot_settings(&self, ident: &str, boot_mode: Option<String>, secure_boot: Option<bool>) -> CResult<()> {
+        let mut task = self.acquire(ident).await?;
+        let driver = match self.inner.drivers.driver_for(&task.node) {
+            Ok(d) => d,
+            Err(e) => {
+                self.release(task).await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = driver.management.validate(&task.node) {
+            self.release(task).await;
+            return Err(e.into());
+        }
+        task.node.last_error = None;
+        self.save(&mut task).await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let r = match (&boot_mode, secure_boot) {
+                (Some(mode), _) => driver.management.set_boot_mode(&task.node, mode).await.map(|_| task.node.boot_mode = Some(mode.clone())),
+                (None, Some(on)) => driver.management.set_secure_boot(&task.node, on).await.map(|_| task.node.secure_boot = Some(on)),
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = r {
+                let what = match (&boot_mode, secure_boot) {
+                    (Some(m), _) => format!("changing node boot mode to {m}"),
+                    _ => "changing node secure boot state".to_string(),
+                };
+                tracing::warn!(node = %task.node.uuid, error = %e, "{what} failed");
+                task.node.last_error = Some(format!("Failed {what}: {e}"));
+            }
+            this.finish(task).await;
+        });
+        Ok(())
     }
 
     pub async fn get_boot_device(&self, ident: &str) -> CResult<(Option<String>, Option<bool>)> {

@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 52;
+pub const MAX_MINOR: u16 = 54;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -128,7 +128,24 @@ pub mod feature {
     pub const OWNER: u16 = 50;
     pub const DESCRIPTION: u16 = 51;
     pub const ALLOCATIONS: u16 = 52;
+    pub const SMARTNIC: u16 = 53;
+    pub const EVENTS: u16 = 54;
+    pub const BUILD_CONFIGDRIVE: u16 = 56;
+    pub const ALLOCATION_UPDATE: u16 = 57;
+    pub const ALLOCATION_BACKFILL: u16 = 58;
+    pub const CONFIGDRIVE_VENDOR_DATA: u16 = 59;
+    pub const ALLOCATION_OWNER: u16 = 60;
     pub const RETIRED: u16 = 61;
+    pub const AGENT_TOKEN: u16 = 62;
+    pub const INDICATORS: u16 = 63;
+    pub const VIF_PORT_UUID: u16 = 67;
+    pub const DEPLOY_STEPS: u16 = 69;
+    pub const DISABLE_RAMDISK: u16 = 70;
+    pub const AGENT_STATUS: u16 = 72;
+    pub const BIOS_REGISTRY: u16 = 74;
+    pub const CHANGE_BOOT_MODE: u16 = 76;
+    pub const DRIVER_FIELDS: u16 = 77;
+    pub const ALLOCATION_NAME_MATCH: u16 = 79;
     pub const LESSEE: u16 = 65;
     pub const NETWORK_DATA: u16 = 66;
     pub const DEPLOY_UNDEPLOY_VERBS: u16 = 73;

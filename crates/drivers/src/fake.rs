@@ -92,6 +92,28 @@ impl ManagementInterface for FakeManagement {
             Ok((Some(dev.to_string()), Some(persistent)))
         })
     }
+    fn indicators(&self, _node: &Node) -> DResult<Vec<Indicator>> {
+        // Ironic's fake management interface offers these two.
+        Ok(vec![
+            Indicator { component: "chassis", name: "led-0", readonly: true, states: vec!["OFF", "ON"] },
+            Indicator { component: "system", name: "led", readonly: false, states: vec!["BLINKING", "OFF", "ON"] },
+        ])
+    }
+    fn get_indicator<'a>(&'a self, node: &'a Node, component: &'a str, name: &'a str) -> BoxFut<'a, DResult<String>> {
+        Box::pin(async move {
+            find_indicator(self.indicators(node)?, component, name)?;
+            Ok("ON".to_string())
+        })
+    }
+    fn set_indicator<'a>(&'a self, node: &'a Node, component: &'a str, name: &'a str, state: &'a str) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async move {
+            let i = find_indicator(self.indicators(node)?, component, name)?;
+            if !i.states.contains(&state) {
+                return Err(DriverError::InvalidParameter(format!("Invalid state {state} for indicator {name}@{component}")));
+            }
+            Ok(())
+        })
+    }
     fn set_boot_device<'a>(&'a self, node: &'a Node, device: &'a str, _persistent: bool) -> BoxFut<'a, DResult<()>> {
         Box::pin(async move {
             if !self.supported_boot_devices(node).contains(&device) {

@@ -78,6 +78,55 @@ pub trait ManagementInterface: Send + Sync {
     /// Returns `(boot_device, persistent)`; `None` when the BMC cannot tell.
     fn get_boot_device<'a>(&'a self, node: &'a Node) -> BoxFut<'a, DResult<(Option<String>, Option<bool>)>>;
     fn set_boot_device<'a>(&'a self, node: &'a Node, device: &'a str, persistent: bool) -> BoxFut<'a, DResult<()>>;
+
+    /// Change the boot mode (`bios`/`uefi`). Unsupported unless an implementation says so.
+    fn set_boot_mode<'a>(&'a self, _node: &'a Node, mode: &'a str) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async move { Err(DriverError::Unsupported(format!("The management interface does not support setting boot mode {mode}"))) })
+    }
+    /// Turn UEFI secure boot on or off.
+    fn set_secure_boot<'a>(&'a self, _node: &'a Node, _on: bool) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async { Err(DriverError::Unsupported("The management interface does not support secure boot".into())) })
+    }
+    /// Indicators (LEDs) as `(component, name, readonly, states)`.
+    fn indicators(&self, _node: &Node) -> DResult<Vec<Indicator>> {
+        Err(DriverError::Unsupported("The management interface does not support indicators".into()))
+    }
+    fn get_indicator<'a>(&'a self, node: &'a Node, component: &'a str, name: &'a str) -> BoxFut<'a, DResult<String>> {
+        Box::pin(async move {
+            find_indicator(self.indicators(node)?, component, name)?;
+            Err(DriverError::Unsupported("Reading indicators is not supported".into()))
+        })
+    }
+    fn set_indicator<'a>(&'a self, node: &'a Node, component: &'a str, name: &'a str, state: &'a str) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async move {
+            let i = find_indicator(self.indicators(node)?, component, name)?;
+            if i.readonly {
+                return Err(DriverError::InvalidParameter(format!("Indicator {name}@{component} is read-only")));
+            }
+            if !i.states.contains(&state) {
+                return Err(DriverError::InvalidParameter(format!("Invalid state {state} for indicator {name}@{component}")));
+            }
+            Err(DriverError::Unsupported("Setting indicators is not supported".into()))
+        })
+    }
+}
+
+/// A hardware indicator (LED) a management interface exposes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indicator {
+    pub component: &'static str,
+    pub name: &'static str,
+    pub readonly: bool,
+    pub states: Vec<&'static str>,
+}
+
+pub fn find_indicator(all: Vec<Indicator>, component: &str, name: &str) -> DResult<Indicator> {
+    if !all.iter().any(|i| i.component == component) {
+        return Err(DriverError::InvalidParameter(format!("Invalid component {component} specified.")));
+    }
+    all.into_iter()
+        .find(|i| i.component == component && i.name == name)
+        .ok_or_else(|| DriverError::InvalidParameter(format!("Invalid indicator {name} specified.")))
 }
 
 /// Deploy, boot, inspect, raid, bios, rescue, vendor... share this shape: validate, steps, and

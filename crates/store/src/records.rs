@@ -315,11 +315,14 @@ pub struct NodeFilter {
     pub description_contains: Option<String>,
     pub reserved_by: Option<String>,
     pub provision_states: Option<Vec<String>>,
+    /// Leave out child nodes (those with a parent), as Ironic's list does by default.
+    pub exclude_children: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct PortFilter {
     pub node_uuid: Option<String>,
+    pub node_uuids: Option<Vec<String>>,
     pub portgroup_uuid: Option<String>,
     pub address: Option<String>,
     pub addresses: Option<Vec<String>>,
@@ -463,6 +466,9 @@ fn node_where(f: &NodeFilter) -> Where {
         None => {}
     }
     w.eq("json_extract(data, '$.parent_node')", &f.parent_node);
+    if f.exclude_children && f.parent_node.is_none() {
+        w.raw("json_extract(data, '$.parent_node') IS NULL");
+    }
     if let Some(d) = &f.description_contains {
         w.conds.push("instr(json_extract(data, '$.description'), ?) > 0".into());
         w.params.push(Sql::Text(d.clone()));
@@ -515,6 +521,18 @@ impl Store {
         self.read(move |c| {
             let rows = list_rows(c, "nodes", NODE_COLUMNS, "id, reservation, data", node_where(&filter), &q, node_row)?;
             rows.into_iter().map(decode_node).collect()
+        })
+        .await
+    }
+
+    /// `(shard, count)` over all nodes, most populated first; no shard is `None`.
+    pub async fn shard_counts(&self) -> Result<Vec<(Option<String>, usize)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT json_extract(data, '$.shard') AS s, COUNT(*) FROM nodes GROUP BY s ORDER BY COUNT(*) DESC, s",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as usize)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -662,6 +680,7 @@ impl Store {
         self.read(move |c| {
             let mut w = Where::default();
             w.eq("node_uuid", &f.node_uuid);
+            w.any_of("node_uuid", &f.node_uuids);
             w.eq("portgroup_uuid", &f.portgroup_uuid);
             w.eq("address", &f.address);
             w.any_of("address", &f.addresses);
