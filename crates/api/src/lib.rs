@@ -10,6 +10,8 @@ mod chassis;
 mod discovery;
 mod error;
 mod events;
+mod history;
+mod inventory;
 mod nodes;
 mod ports;
 mod ramdisk;
@@ -19,14 +21,14 @@ mod wire;
 pub use error::{ApiError, ApiResult};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ferric_conductor::Conductor;
-use ferric_core::version::{self, Version};
+use ferric_core::version::{self, Version, VersionError};
 use std::sync::Arc;
 
 /// Settings of the API layer.
@@ -42,6 +44,10 @@ pub struct ApiConfig {
     pub ramdisk_endpoints: bool,
     /// Seconds the agent is told to heartbeat within (`[api]ramdisk_heartbeat_timeout`).
     pub ramdisk_heartbeat_timeout: u64,
+    /// Also accept, without advertising them, microversions above `version::MAX` up to
+    /// `1.N`: for testing features that exist before `MAX` is raised to them. `latest` still
+    /// means `MAX`. Never set in production.
+    pub preview_max_minor: Option<u16>,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +58,7 @@ impl Default for ApiConfig {
             max_limit: 1000,
             ramdisk_endpoints: true,
             ramdisk_heartbeat_timeout: 300,
+            preview_max_minor: None,
         }
     }
 }
@@ -80,13 +87,16 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(ramdisk::routes())
         .merge(volume::routes())
         .merge(allocations::routes())
-        .merge(events::routes());
+        .merge(events::routes())
+
+        .merge(history::routes())
+        .merge(inventory::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))
         .nest("/v1", v1)
         .fallback(fallback)
-        .layer(axum::middleware::from_fn(openstack_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), openstack_headers))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -122,14 +132,15 @@ impl axum::extract::FromRequestParts<AppState> for BaseUrl {
 }
 
 /// Version negotiation, version headers and request ids on every response.
-async fn openstack_headers(mut req: Request, next: Next) -> Response {
+async fn openstack_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let h = req.headers();
     let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let negotiated = version::from_headers(get("openstack-api-version").as_deref(), get("x-openstack-ironic-api-version").as_deref());
+    let negotiated = version::from_headers(get("openstack-api-version").as_deref(), get("x-openstack-ironic-api-version").as_deref())
+        .or_else(|e| preview_version(e, state.config.preview_max_minor));
     let mut resp = match negotiated {
         Ok(v) => {
             req.extensions_mut().insert(ApiVersion(v));
@@ -155,6 +166,18 @@ async fn openstack_headers(mut req: Request, next: Next) -> Response {
         tracing::debug!(%method, %path, status, ms, request_id, "request");
     }
     resp
+}
+
+/// A version above `MAX` that [`ApiConfig::preview_max_minor`] lets through.
+fn preview_version(e: VersionError, preview_max: Option<u16>) -> Result<Version, VersionError> {
+    if let (VersionError::OutOfRange(raw), Some(max)) = (&e, preview_max) {
+        if let Some(minor) = raw.trim().strip_prefix("1.").and_then(|m| m.parse::<u16>().ok()) {
+            if minor >= version::MIN.minor() && minor <= max {
+                return Ok(Version(minor));
+            }
+        }
+    }
+    Err(e)
 }
 
 fn hv(s: &str) -> HeaderValue {

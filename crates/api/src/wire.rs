@@ -78,6 +78,17 @@ pub fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
     }
 }
 
+/// Ironic's `args.validate` for handlers without `**kwargs`: any other query parameter is a
+/// 400 naming them.
+pub fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> ApiResult<()> {
+    let mut extra: Vec<&str> = q.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    extra.sort_unstable();
+    Err(ApiError::bad_request(format!("Unexpected arguments: {}", extra.join(", "))))
+}
+
 /// `limit`, `marker`, `sort_key`, `sort_dir`.
 pub fn list_query(
     q: &HashMap<String, String>,

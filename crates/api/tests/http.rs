@@ -9,6 +9,7 @@ use std::time::Duration;
 struct Server {
     url: String,
     client: reqwest::Client,
+    store: ferric_store::Store,
     _dir: tempfile::TempDir,
 }
 
@@ -17,15 +18,26 @@ async fn start() -> Server {
 }
 
 async fn start_with(cfg: ConductorConfig) -> Server {
+    start_api(cfg, ferric_api::ApiConfig { max_body_bytes: 64 * 1024, ..Default::default() }).await
+}
+
+/// A server that also accepts the microversions up to 1.115 (not advertised), for features
+/// that exist before `MAX` is raised to them.
+async fn start_preview() -> Server {
+    let cfg = ConductorConfig { node_locked_retry_interval: Duration::from_millis(20), ..Default::default() };
+    start_api(cfg, ferric_api::ApiConfig { preview_max_minor: Some(115), ..Default::default() }).await
+}
+
+async fn start_api(cfg: ConductorConfig, api: ferric_api::ApiConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = ferric_store::Store::open(ferric_store::StoreConfig::new(dir.path().join("ferric.sqlite"))).unwrap();
-    let conductor = Conductor::new(store, ferric_drivers::Registry::builtin(), cfg);
+    let conductor = Conductor::new(store.clone(), ferric_drivers::Registry::builtin(), cfg);
     conductor.start_up().await.unwrap();
-    let app = ferric_api::router(conductor, ferric_api::ApiConfig { max_body_bytes: 64 * 1024, ..Default::default() });
+    let app = ferric_api::router(conductor, api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(ferric_api::serve(listener, app, std::future::pending()));
-    Server { url, client: reqwest::Client::new(), _dir: dir }
+    Server { url, client: reqwest::Client::new(), store, _dir: dir }
 }
 
 impl Server {
@@ -38,6 +50,13 @@ impl Server {
     }
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
+    }
+    /// GET at an explicit microversion.
+    async fn get_at(&self, path: &str, version: &str) -> (u16, Value) {
+        let resp = self.req(reqwest::Method::GET, path, Some(version)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
     }
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut r = self.req(method, path, Some("latest"));
@@ -536,3 +555,180 @@ async fn allocations_bind_matching_nodes() {
     assert_eq!(s.get("/v1/nodes/b1").await.1["instance_uuid"], Value::Null);
 }
 
+#[tokio::test]
+async fn preview_versions_are_accepted_but_not_advertised() {
+    let s = start().await;
+    assert_eq!(s.get_at("/v1/nodes", "1.78").await.0, 406, "1.78 is above MAX without the preview setting");
+    let p = start_preview().await;
+    let resp = p.req(reqwest::Method::GET, "/v1/nodes", Some("1.78")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-openstack-ironic-api-version"], "1.78");
+    assert_eq!(resp.headers()["x-openstack-ironic-api-maximum-version"], ferric_core::version::MAX.to_string().as_str());
+    assert_eq!(p.get_at("/v1/nodes", "1.116").await.0, 406);
+    let latest = p.req(reqwest::Method::GET, "/v1/nodes", Some("latest")).send().await.unwrap();
+    assert_eq!(latest.headers()["x-openstack-ironic-api-version"], ferric_core::version::MAX.to_string().as_str());
+}
+
+/// Keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn node_history_lists_conductor_failures_as_ironic() {
+    let s = start_preview().await;
+    let (st, n) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "h1", "inspect_interface": "no-inspect"})).await;
+    assert_eq!(st, 201);
+    let uuid = n["uuid"].as_str().unwrap().to_string();
+    s.put("/v1/nodes/h1/states/provision", json!({"target": "manage"})).await;
+    s.settle("h1").await;
+    // Version gate first, then the node.
+    let (st, body) = s.get_at("/v1/nodes/h1/history", "1.77").await;
+    assert_eq!((st, fault(&body).as_str()), (404, "The resource could not be found."));
+    assert_eq!(s.get_at("/v1/nodes/nope/history", "1.77").await.0, 404);
+    let (st, body) = s.get_at("/v1/nodes/nope/history", "1.78").await;
+    assert_eq!((st, fault(&body).as_str()), (404, "Node nope could not be found."));
+    let (st, body) = s.get_at("/v1/nodes/h1/history", "1.78").await;
+    assert_eq!((st, body), (200, json!({"history": []})), "a successful manage records nothing");
+
+    // Three failed inspections: three entries, oldest first.
+    for i in 0..3 {
+        assert_eq!(s.put("/v1/nodes/h1/states/provision", json!({"target": "inspect"})).await.0, 202);
+        // A failed inspection keeps its target (manageable): wait for the lock to go.
+        let mut n = Value::Null;
+        for _ in 0..400 {
+            n = s.get("/v1/nodes/h1").await.1;
+            if n["reservation"].is_null() && n["provision_state"] == "inspect failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(n["provision_state"], "inspect failed", "inspection {i}");
+        assert_eq!(n["reservation"], Value::Null);
+    }
+    let (_, n) = s.get("/v1/nodes/h1").await;
+    let error = n["last_error"].as_str().unwrap().to_string();
+    let (st, list) = s.get_at("/v1/nodes/h1/history", "1.78").await;
+    assert_eq!(st, 200);
+    let items = list["history"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 3);
+    assert!(list.get("next").is_none());
+    let first = &items[0];
+    assert_eq!(keys(first), ["created_at", "event", "links", "severity", "uuid"]);
+    assert_eq!((first["severity"].as_str(), first["event"].as_str()), (Some("ERROR"), Some(error.as_str())));
+    let eid = first["uuid"].as_str().unwrap().to_string();
+    assert_eq!(first["links"], json!([{"href": format!("{}/v1/nodes/{uuid}/history/{eid}", s.url), "rel": "self"}]));
+    let uuids: Vec<String> = items.iter().map(|i| i["uuid"].as_str().unwrap().to_string()).collect();
+    let created: Vec<&str> = items.iter().map(|i| i["created_at"].as_str().unwrap()).collect();
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "oldest first: {created:?}");
+    // `fields` is not a parameter of this list in Ironic: a 400, as any unknown parameter.
+    let (st, body) = s.get_at("/v1/nodes/h1/history?fields=uuid&bogus=1", "1.78").await;
+    assert_eq!((st, fault(&body).as_str()), (400, "Unexpected arguments: bogus, fields"));
+
+    // Detail, by UUID of the node too.
+    let (_, detail) = s.get_at(&format!("/v1/nodes/{uuid}/history?detail=True"), "1.78").await;
+    let d = &detail["history"][0];
+    assert_eq!(keys(d), ["conductor", "created_at", "event", "event_type", "links", "severity", "user", "uuid"]);
+    assert_eq!((d["event_type"].as_str(), d["conductor"].as_str(), d["user"].clone()), (Some("introspection"), Some("localhost"), Value::Null));
+    let (_, newer) = s.get_at("/v1/nodes/h1/history?detail=true", "1.115").await;
+    let d = &newer["history"][0];
+    assert_eq!((d["state"].as_str(), d["target_provision_state"].as_str()), (Some("inspecting"), Some("manageable")));
+    assert!(d["duration_seconds"].is_i64() && d.get("project").is_some());
+
+    // Pages follow `next`; `sort_dir=desc` is newest first.
+    let (_, page) = s.get_at("/v1/nodes/h1/history?limit=2", "1.78").await;
+    assert_eq!(page["history"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap().to_string();
+    assert!(next.starts_with(&format!("{}/v1/nodes/h1/history?", s.url)) && next.ends_with(&format!("limit=2&marker={}", uuids[1])), "{next}");
+    let (_, rest) = s.get_at(next.strip_prefix(&s.url).unwrap(), "1.78").await;
+    assert_eq!(rest["history"].as_array().unwrap().iter().map(|i| i["uuid"].as_str().unwrap()).collect::<Vec<_>>(), [uuids[2].as_str()]);
+    let (_, desc) = s.get_at("/v1/nodes/h1/history?sort_dir=desc", "1.78").await;
+    let rev: Vec<&str> = desc["history"].as_array().unwrap().iter().map(|i| i["uuid"].as_str().unwrap()).collect();
+    assert_eq!(rev, [uuids[2].as_str(), uuids[1].as_str(), uuids[0].as_str()]);
+
+    // Ironic's errors for bad parameters.
+    let missing = "00000000-0000-4000-8000-00000000dead";
+    for (q, status, msg) in [
+        (format!("marker={missing}"), 404, format!("Node history record {missing} could not be found.")),
+        ("marker=bad".into(), 400, "Expected UUID for marker: bad".into()),
+        ("limit=0".into(), 400, "Limit must be positive".into()),
+        ("limit=x".into(), 400, "Expected an integer for limit: x".into()),
+        ("sort_dir=up".into(), 400, "Invalid sort direction: up. Acceptable values are 'asc' or 'desc'".into()),
+        ("sort_key=bogus".into(), 400, "The sort_key value \"bogus\" is an invalid field for sorting".into()),
+    ] {
+        let (st, body) = s.get_at(&format!("/v1/nodes/h1/history?{q}"), "1.78").await;
+        assert_eq!((st, fault(&body)), (status, msg), "{q}");
+    }
+    let (st, body) = s.get_at("/v1/nodes/h1/history?detail=maybe", "1.78").await;
+    assert_eq!(st, 400);
+    assert!(fault(&body).starts_with("Invalid detail: Unrecognized value 'maybe'"), "{body}");
+
+    // One entry: always in detail.
+    let (st, one) = s.get_at(&format!("/v1/nodes/h1/history/{eid}"), "1.78").await;
+    assert_eq!(st, 200);
+    assert_eq!(one, detail["history"][0]);
+    assert_eq!(s.get_at(&format!("/v1/nodes/h1/history/{eid}"), "1.77").await.0, 404);
+    let (st, body) = s.get_at(&format!("/v1/nodes/h1/history/{eid}?fields=uuid"), "1.78").await;
+    assert_eq!((st, fault(&body).as_str()), (400, "Unexpected arguments: fields"));
+    let (st, body) = s.get_at("/v1/nodes/h1/history/bad%20name", "1.78").await;
+    assert_eq!((st, fault(&body).as_str()), (400, "Expected UUID or name for event: bad name"));
+    let (st, body) = s.get_at(&format!("/v1/nodes/h1/history/{missing}"), "1.78").await;
+    assert_eq!((st, fault(&body)), (404, format!("Node history record {missing} could not be found.")));
+    // Another node's entry is not this node's.
+    s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "h2"})).await;
+    assert_eq!(s.get_at(&format!("/v1/nodes/h2/history/{eid}"), "1.78").await.0, 404);
+
+    // Long events are cut in lists, whole in detail.
+    let long = "x".repeat(300);
+    let entry = ferric_core::NodeHistory {
+        uuid: "00000000-0000-4000-8000-0000000000aa".into(),
+        node_uuid: uuid.clone(),
+        created_at: ferric_core::model::now(),
+        severity: "ERROR".into(),
+        event_type: "deploying".into(),
+        event: long.clone(),
+        ..Default::default()
+    };
+    s.store.add_node_history(entry, 300).await.unwrap();
+    let (_, list) = s.get_at("/v1/nodes/h1/history?sort_dir=desc&limit=1", "1.78").await;
+    assert_eq!(list["history"][0]["event"], json!(format!("{}...", &long[..251])));
+    let (_, one) = s.get_at("/v1/nodes/h1/history/00000000-0000-4000-8000-0000000000aa", "1.78").await;
+    assert_eq!(one["event"], json!(long));
+
+    // The history goes with the node.
+    assert_eq!(s.put("/v1/nodes/h1/states/provision", json!({"target": "manage"})).await.0, 202);
+    assert_eq!(s.settle("h1").await["provision_state"], "manageable");
+    assert_eq!(s.delete("/v1/nodes/h1").await.0, 204);
+    assert!(s.store.list_node_history(&uuid, Default::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn node_inventory_shows_the_saved_inspection_data() {
+    let s = start_preview().await;
+    let (_, n) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "i1"})).await;
+    let uuid = n["uuid"].as_str().unwrap().to_string();
+    let id = s.store.get_node(&uuid).await.unwrap().id;
+    let (st, body) = s.get_at("/v1/nodes/i1/inventory", "1.81").await;
+    assert_eq!((st, fault(&body)), (404, format!("Node inventory record for node {id} could not be found.")));
+    let (st, body) = s.get_at("/v1/nodes/i1/inventory", "1.80").await;
+    assert_eq!((st, fault(&body).as_str()), (404, "The resource could not be found."));
+    let (st, body) = s.get_at("/v1/nodes/nope/inventory", "1.81").await;
+    assert_eq!((st, fault(&body).as_str()), (404, "Node nope could not be found."));
+
+    let inventory = json!({"cpu": {"count": 4, "architecture": "x86_64"}, "memory": {"physical_mb": 8192},
+        "interfaces": [{"name": "eth0", "mac_address": "52:54:00:12:34:56"}], "disks": [{"name": "/dev/sda", "size": 10737418240u64}]});
+    let plugin_data = json!({"root_disk": {"name": "/dev/sda"}, "valid_interfaces": {"eth0": {}}});
+    s.store.save_inventory(&uuid, inventory.clone(), plugin_data.clone()).await.unwrap();
+    let (st, body) = s.get_at("/v1/nodes/i1/inventory", "1.81").await;
+    assert_eq!((st, body), (200, json!({"inventory": inventory, "plugin_data": plugin_data})));
+    assert_eq!(s.get_at(&format!("/v1/nodes/{uuid}/inventory"), "1.115").await.0, 200);
+    assert_eq!(s.get_at("/v1/nodes/i1/inventory", "1.80").await.0, 404, "the gate holds with data too");
+    let (st, body) = s.get_at("/v1/nodes/i1/inventory?x=1", "1.81").await;
+    assert_eq!((st, fault(&body).as_str()), (400, "Unexpected arguments: x"));
+
+    // The inventory goes with the node.
+    assert_eq!(s.delete("/v1/nodes/i1").await.0, 204);
+    assert!(s.store.get_inventory(&uuid).await.unwrap().is_none());
+}

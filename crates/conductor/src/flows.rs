@@ -1,6 +1,7 @@
 //! Provision flows: what each verb does after the first transition, on a worker.
 
 use crate::{CResult, Conductor, ConductorError, ProvisionArgs, Task};
+use ferric_core::model::history;
 use ferric_core::{fsm, model::now, Dict, Event, ProvisionState as S};
 use ferric_drivers::{Driver, Outcome};
 use serde_json::Value;
@@ -29,7 +30,18 @@ impl Conductor {
         let from = task.node.provision_state;
         let synchronous = match verb {
             Event::Abort => {
-                task.node.last_error = Some(abort_message(from, &task.node.uuid));
+                let msg = abort_message(from, &task.node.uuid);
+                match from {
+                    // Ironic journals these two aborts: inspection as an error, rescue as news.
+                    S::InspectWait => self.record_error(&mut task, history::INTROSPECTION, msg),
+                    S::RescueWait => {
+                        let since = task.node.provision_updated_at;
+                        let text = "By request, the rescue operation was aborted.";
+                        task.history.extend(self.history_entry(&task.node, history::INFO, history::RESCUE, text, since));
+                        task.node.last_error = Some(msg);
+                    }
+                    _ => task.node.last_error = Some(msg),
+                }
                 Some(Event::Abort)
             }
             Event::Unhold => Some(Event::Unhold),
@@ -63,11 +75,12 @@ impl Conductor {
             let result = this.run_flow(&mut task, &driver, verb, &args).await;
             if let Err(e) = result {
                 tracing::warn!(node = %uuid, verb = %verb, error = %e, "provision flow failed");
-                let msg = e.to_string();
+                // Recorded in the state that failed, as Ironic's error handlers do, then failed.
+                let event_type = failure_event_type(task.node.provision_state);
+                this.record_error(&mut task, event_type, e.to_string());
                 if fsm::next_state(task.node.provision_state, Event::Fail).is_some() {
                     let _ = this.fire(&mut task, Event::Fail, None);
                 }
-                task.node.last_error = Some(msg);
             }
             this.finish(task).await;
         });
@@ -309,6 +322,7 @@ impl Conductor {
             .list_nodes(ferric_store::NodeFilter { provision_states: Some(states), ..Default::default() }, Default::default())
             .await?;
         let now = now();
+        let keep = cfg.node_history_max_entries;
         let mut failed = Vec::new();
         for node in nodes {
             if node.maintenance || node.reservation.is_some() {
@@ -321,17 +335,22 @@ impl Conductor {
                 continue;
             }
             let state = node.provision_state;
+            let this = self.clone();
             let r = self
                 .store()
-                .update_node(&node.uuid, None, move |n| {
+                .update_node_recording(&node.uuid, None, keep, move |n| {
                     if n.provision_state != state {
                         return Err(());
                     }
                     let t = fsm::fire(state, Event::Fail, None).ok_or(())?;
+                    let since = n.provision_updated_at;
                     n.apply_transition(t, now);
-                    n.last_error = Some(timeout_message(state, &n.uuid));
+                    let error = timeout_message(state, &n.uuid);
+                    // As Ironic's timeout call-backs: recorded after the fail transition.
+                    let entry = this.history_entry(n, history::ERROR, failure_event_type(state), &error, since);
+                    n.last_error = Some(error);
                     clear_steps(n);
-                    Ok(())
+                    Ok(entry)
                 })
                 .await;
             match r {
@@ -344,6 +363,21 @@ impl Conductor {
             }
         }
         Ok(failed)
+    }
+}
+
+/// The history event type of a failure in `state`, as Ironic's error handlers name them.
+fn failure_event_type(state: S) -> &'static str {
+    match state {
+        S::Deploying | S::DeployWait | S::DeployHold => history::DEPLOYING,
+        S::Cleaning | S::CleanWait | S::CleanHold => history::CLEANING,
+        S::Inspecting | S::InspectWait => history::INTROSPECTION,
+        S::Verifying => history::VERIFY,
+        S::Rescuing | S::RescueWait | S::Unrescuing => history::RESCUE,
+        S::Deleting => history::UNPROVISION,
+        S::Adopting => history::ADOPTION,
+        S::Servicing | S::ServiceWait | S::ServiceHold => history::SERVICING,
+        _ => history::PROVISIONING,
     }
 }
 

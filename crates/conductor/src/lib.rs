@@ -16,7 +16,8 @@ mod allocations;
 mod flows;
 pub mod periodic;
 
-use ferric_core::{fsm, Dict, Event, Node, PowerState, ProvisionState};
+use ferric_core::model::history;
+use ferric_core::{fsm, Dict, Event, Node, NodeHistory, PowerState, ProvisionState, Timestamp};
 use ferric_drivers::{DriverError, Registry};
 use ferric_store::{Store, StoreError};
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub struct ConductorConfig {
     pub check_timeouts_interval: Duration,
     /// How often this conductor refreshes its registration.
     pub heartbeat_interval: Duration,
+    /// `[conductor]node_history`: journal errors and noteworthy events per node.
+    pub node_history: bool,
+    /// `[conductor]node_history_max_entries`: entries kept per node (the oldest go first).
+    pub node_history_max_entries: usize,
 }
 
 impl Default for ConductorConfig {
@@ -64,6 +69,8 @@ impl Default for ConductorConfig {
             service_callback_timeout: Duration::from_secs(1800),
             check_timeouts_interval: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(10),
+            node_history: true,
+            node_history_max_entries: 300,
         }
     }
 }
@@ -147,6 +154,8 @@ struct Inner {
 /// releases the lock.
 pub(crate) struct Task {
     pub node: Node,
+    /// History entries written with the node's next save.
+    pub history: Vec<NodeHistory>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -200,24 +209,29 @@ impl Conductor {
             )
             .await?;
         let mut failed = Vec::new();
+        let keep = self.inner.config.node_history_max_entries;
         for node in nodes {
             if node.reservation.as_deref().is_some_and(|h| h != host) {
                 continue; // another live conductor owns it
             }
             let state = node.provision_state;
+            let this = self.clone();
             let r = self
                 .inner
                 .store
-                .update_node(&node.uuid, None, move |n| {
+                .update_node_recording(&node.uuid, None, keep, move |n| {
                     if n.provision_state != state {
                         return Err(());
                     }
                     let t = fsm::fire(state, Event::Fail, None).ok_or(())?;
-                    n.apply_transition(t, ferric_core::model::now());
-                    n.last_error = Some(format!(
+                    let error = format!(
                         "The conductor restarted while the node was in state \"{state}\"; the operation was not completed."
-                    ));
-                    Ok(())
+                    );
+                    // As Ironic's `_fail_if_in_state`: recorded in the stuck state, then failed.
+                    let entry = this.history_entry(n, history::ERROR, history::TRANSITION, &error, n.provision_updated_at);
+                    n.apply_transition(t, ferric_core::model::now());
+                    n.last_error = Some(error);
+                    Ok(entry)
                 })
                 .await?;
             if r.is_ok() {
@@ -251,7 +265,7 @@ impl Conductor {
         let mut attempt = 0;
         loop {
             match self.inner.store.reserve_node(ident, self.host()).await {
-                Ok(node) => return Ok(Task { node, _permit: permit }),
+                Ok(node) => return Ok(Task { node, history: Vec::new(), _permit: permit }),
                 Err(StoreError::Locked { .. }) if attempt + 1 < self.inner.config.node_locked_retry_attempts => {
                     attempt += 1;
                     tokio::time::sleep(self.inner.config.node_locked_retry_interval).await;
@@ -261,10 +275,53 @@ impl Conductor {
         }
     }
 
-    /// Save the task's node (it must hold the lock).
+    /// Save the task's node (it must hold the lock) with the history entries it recorded.
     pub(crate) async fn save(&self, task: &mut Task) -> CResult<()> {
-        task.node = self.inner.store.save_node(task.node.clone(), self.host()).await?;
+        let history = std::mem::take(&mut task.history);
+        let keep = self.inner.config.node_history_max_entries;
+        task.node = self.inner.store.save_node_recording(task.node.clone(), self.host(), history, keep).await?;
         Ok(())
+    }
+
+    /// A history entry about `node` as it is now (Ironic's `node_history_record`), or `None`
+    /// when history is off. `since` is when the node entered the provision state it was in
+    /// when the event happened (for `duration_seconds`).
+    pub(crate) fn history_entry(
+        &self,
+        node: &Node,
+        severity: &str,
+        event_type: &str,
+        event: &str,
+        since: Option<Timestamp>,
+    ) -> Option<NodeHistory> {
+        let cfg = &self.inner.config;
+        if !cfg.node_history || cfg.node_history_max_entries == 0 || event.is_empty() {
+            return None;
+        }
+        let now = ferric_core::model::now();
+        Some(NodeHistory {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            node_uuid: node.uuid.clone(),
+            created_at: now,
+            severity: severity.into(),
+            event_type: event_type.into(),
+            event: event.into(),
+            user: None,
+            project: None,
+            conductor: Some(self.host().to_string()),
+            state: Some(node.provision_state.as_str().to_string()),
+            target_provision_state: node.target_provision_state.map(|s| s.as_str().to_string()),
+            duration_seconds: since.map(|t| (now - t).num_seconds()),
+            ..Default::default()
+        })
+    }
+
+    /// An error on the task's node: it becomes `last_error` and an `ERROR` history entry
+    /// written with the next save.
+    pub(crate) fn record_error(&self, task: &mut Task, event_type: &str, error: String) {
+        let since = task.node.provision_updated_at;
+        task.history.extend(self.history_entry(&task.node, history::ERROR, event_type, &error, since));
+        task.node.last_error = Some(error);
     }
 
     /// Save and release the lock.
@@ -338,7 +395,8 @@ impl Conductor {
                     task.node.power_state = Some(state);
                 }
                 Err(e) => {
-                    task.node.last_error = Some(format!("Failed to change power state to '{target}': {e}"));
+                    // Ironic's `node_power_action` names no event type: it is recorded as UNKNOWN.
+                    this.record_error(&mut task, history::UNKNOWN, format!("Failed to change power state to '{target}': {e}"));
                 }
             }
             task.node.target_power_state = None;

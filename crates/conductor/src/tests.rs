@@ -182,7 +182,14 @@ async fn restart_clears_own_locks_and_fails_stuck_nodes() {
     assert_eq!(failed, expect);
     let n = e.store.get_node("deploying").await.unwrap();
     assert_eq!((n.provision_state, n.target_provision_state, n.reservation), (S::DeployFailed, Some(S::Active), None));
-    assert!(n.last_error.unwrap().contains("conductor restarted"));
+    let error = n.last_error.unwrap();
+    assert!(error.contains("conductor restarted"));
+    let h = e.store.list_node_history(&n.uuid, Default::default()).await.unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!((h[0].severity.as_str(), h[0].event_type.as_str(), h[0].event.as_str()), ("ERROR", "transition", error.as_str()));
+    assert_eq!(h[0].state.as_deref(), Some("deploying"), "recorded in the stuck state");
+    assert!(e.store.list_node_history(&uuid_for("ok"), Default::default()).await.unwrap().is_empty());
+    assert!(e.store.list_node_history(&uuid_for("cleaning"), Default::default()).await.unwrap().is_empty());
     assert_eq!(e.store.get_node("verifying").await.unwrap().provision_state, S::Enroll);
     assert_eq!(e.store.get_node("cleaning").await.unwrap().provision_state, S::Cleaning, "another host's node is left alone");
     assert_eq!(e.store.get_node("ok").await.unwrap().provision_state, S::Active);
@@ -238,4 +245,101 @@ async fn periodic_tasks_run_and_stop() {
     assert!(seen >= 2, "ran {seen} times");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), seen, "stopped after shutdown");
+}
+
+/// Enroll a node whose inspect interface cannot work, and make it manageable.
+async fn uninspectable(e: &Env, name: &str) -> Node {
+    e.store
+        .create_node(Node {
+            uuid: uuid_for(name),
+            name: Some(name.into()),
+            driver: "fake-hardware".into(),
+            interfaces: ferric_core::Interfaces { inspect: "no-inspect".into(), ..Default::default() },
+            created_at: ferric_core::model::now(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    act(e, name, Event::Manage).await
+}
+
+#[tokio::test]
+async fn a_failing_flow_writes_one_history_entry() {
+    let e = env();
+    let n = uninspectable(&e, "n1").await;
+    assert!(e.store.list_node_history(&n.uuid, Default::default()).await.unwrap().is_empty(), "success records nothing");
+    let n = act(&e, "n1", Event::Inspect).await;
+    assert_eq!(n.provision_state, S::InspectFailed);
+    let error = n.last_error.clone().unwrap();
+    assert_eq!(error, "No inspect interface is configured for this node");
+    let h = e.store.list_node_history(&n.uuid, Default::default()).await.unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    let h = &h[0];
+    assert_eq!((h.severity.as_str(), h.event_type.as_str(), h.event.as_str()), ("ERROR", "introspection", error.as_str()));
+    assert_eq!((h.conductor.as_deref(), h.user.as_deref()), (Some("localhost"), None));
+    assert_eq!((h.state.as_deref(), h.target_provision_state.as_deref()), (Some("inspecting"), Some("manageable")));
+    assert!(h.duration_seconds.is_some_and(|d| d >= 0));
+    assert_eq!(e.store.get_node_history(&h.uuid).await.unwrap().node_uuid, n.uuid);
+}
+
+#[tokio::test]
+async fn history_keeps_the_configured_number_of_entries_or_none() {
+    let e = env_with(ConductorConfig { node_history_max_entries: 2, ..Default::default() });
+    let n = uninspectable(&e, "n1").await;
+    for _ in 0..3 {
+        assert_eq!(act(&e, "n1", Event::Inspect).await.provision_state, S::InspectFailed);
+    }
+    assert_eq!(e.store.list_node_history(&n.uuid, Default::default()).await.unwrap().len(), 2);
+
+    let e = env_with(ConductorConfig { node_history: false, ..Default::default() });
+    let n = uninspectable(&e, "n2").await;
+    let n2 = act(&e, "n2", Event::Inspect).await;
+    assert!(n2.last_error.is_some(), "last_error is set with history off");
+    assert!(e.store.list_node_history(&n.uuid, Default::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_wait_timeout_writes_one_history_entry() {
+    let e = env_with(ConductorConfig { deploy_callback_timeout: Duration::from_secs(60), ..Default::default() });
+    let n = enroll(&e.store, "n1").await;
+    e.store
+        .update_node("n1", None, |n| -> Result<(), ()> {
+            n.provision_state = S::DeployWait;
+            n.target_provision_state = Some(S::Active);
+            n.provision_updated_at = Some(ferric_core::model::now() - chrono::Duration::seconds(3600));
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.conductor.check_wait_timeouts().await.unwrap(), vec![n.uuid.clone()]);
+    let h = e.store.list_node_history(&n.uuid, Default::default()).await.unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    let expected = format!("Timeout reached while waiting for callback for node {}", n.uuid);
+    assert_eq!((h[0].severity.as_str(), h[0].event_type.as_str(), h[0].event.as_str()), ("ERROR", "deploying", expected.as_str()));
+    assert_eq!(h[0].state.as_deref(), Some("deploy failed"));
+    assert!(h[0].duration_seconds.is_some_and(|d| d >= 3600), "{:?}", h[0].duration_seconds);
+    assert_eq!(e.store.get_node("n1").await.unwrap().last_error, Some(expected));
+    // Nothing more happens on the next check.
+    assert!(e.conductor.check_wait_timeouts().await.unwrap().is_empty());
+    assert_eq!(e.store.list_node_history(&n.uuid, Default::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn aborting_inspection_is_journaled_as_ironic_does() {
+    let e = env();
+    let n = enroll(&e.store, "n1").await;
+    e.store
+        .update_node("n1", None, |n| -> Result<(), ()> {
+            n.provision_state = S::InspectWait;
+            n.target_provision_state = Some(S::Manageable);
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    e.conductor.provision("n1", Event::Abort, ProvisionArgs::default()).await.unwrap();
+    let h = e.store.list_node_history(&n.uuid, Default::default()).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!((h[0].severity.as_str(), h[0].event_type.as_str(), h[0].event.as_str()), ("ERROR", "introspection", "Inspection was aborted by request."));
 }

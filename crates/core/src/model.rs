@@ -433,3 +433,85 @@ impl Default for Allocation {
         }
     }
 }
+
+/// One entry of a node's event history (`/v1/nodes/{node}/history`, API 1.78): errors and
+/// other noteworthy events, as Ironic's `node_history_record` journals them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeHistory {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    pub created_at: Timestamp,
+    /// `ERROR`, `WARNING` or `INFO` ([`history::ERROR`], ...).
+    pub severity: String,
+    /// What was going on: one of the [`history`] event types, or a provision state.
+    pub event_type: String,
+    pub event: String,
+    pub user: Option<String>,
+    pub project: Option<String>,
+    /// The host name of the conductor that recorded the event.
+    pub conductor: Option<String>,
+    /// The node's provision state and target when the event was recorded.
+    pub state: Option<String>,
+    pub target_provision_state: Option<String>,
+    /// Seconds the node had spent in its provision state when the event was recorded.
+    pub duration_seconds: Option<i64>,
+}
+
+impl Default for NodeHistory {
+    fn default() -> Self {
+        NodeHistory {
+            id: 0,
+            uuid: String::new(),
+            node_uuid: String::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            severity: history::INFO.into(),
+            event_type: history::UNKNOWN.into(),
+            event: String::new(),
+            user: None,
+            project: None,
+            conductor: None,
+            state: None,
+            target_provision_state: None,
+            duration_seconds: None,
+        }
+    }
+}
+
+/// Severities and event types of node history entries (`ironic/common/states.py`, "History
+/// Event State Types"). Ironic also uses some provision states as event types (`deploying`,
+/// `cleaning`, `servicing`, `rescue`, `verifying`).
+pub mod history {
+    pub const ERROR: &str = "ERROR";
+    pub const WARNING: &str = "WARNING";
+    pub const INFO: &str = "INFO";
+
+    pub const PROVISIONING: &str = "provisioning";
+    pub const TAKEOVER: &str = "takeover";
+    pub const INTROSPECTION: &str = "introspection";
+    pub const CONDUCTOR: &str = "conductor";
+    pub const TRANSITION: &str = "transition";
+    pub const STARTFAIL: &str = "startup failure";
+    pub const UNPROVISION: &str = "unprovision";
+    pub const ADOPTION: &str = "adoption";
+    pub const CONSOLE: &str = "console";
+    pub const MONITORING: &str = "monitoring";
+    pub const VERIFY: &str = "verify";
+    pub const DEPLOYING: &str = "deploying";
+    pub const CLEANING: &str = "cleaning";
+    pub const SERVICING: &str = "servicing";
+    pub const RESCUE: &str = "rescue";
+    /// What Ironic records when the caller names no event type (power action failures).
+    pub const UNKNOWN: &str = "UNKNOWN";
+}
+
+/// The latest inspection data of a node (`/v1/nodes/{node}/inventory`, API 1.81): the
+/// hardware inventory the ramdisk reported and what inspection hooks derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInventory {
+    pub node_uuid: String,
+    pub inventory: Value,
+    pub plugin_data: Value,
+    pub created_at: Timestamp,
+}

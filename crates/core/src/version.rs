@@ -150,12 +150,18 @@ pub mod feature {
     pub const NETWORK_DATA: u16 = 66;
     pub const DEPLOY_UNDEPLOY_VERBS: u16 = 73;
     pub const BOOT_MODE_FIELDS: u16 = 75;
+    pub const NODE_HISTORY: u16 = 78;
+    pub const NODE_INVENTORY: u16 = 81;
     pub const SHARD: u16 = 82;
     pub const PARENT_NODE: u16 = 83;
     pub const FIRMWARE_INTERFACE: u16 = 86;
     pub const SERVICE: u16 = 87;
     pub const UNHOLD: u16 = 85;
     pub const DISABLE_POWER_OFF: u16 = 95;
+    /// `project` in detailed node history entries.
+    pub const NODE_HISTORY_PROJECT: u16 = 113;
+    /// `state`, `target_provision_state`, `duration_seconds` in detailed node history entries.
+    pub const NODE_HISTORY_FIELDS: u16 = 115;
 }
 
 /// The microversion from which an interface kind is visible (in `validate`, driver details).

@@ -40,6 +40,8 @@ pub struct Conductor {
     pub service_callback_timeout: u64,
     pub check_timeouts_interval: u64,
     pub heartbeat_interval: u64,
+    pub node_history: bool,
+    pub node_history_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +84,8 @@ impl Default for Conductor {
             service_callback_timeout: d.service_callback_timeout.as_secs(),
             check_timeouts_interval: d.check_timeouts_interval.as_secs(),
             heartbeat_interval: d.heartbeat_interval.as_secs(),
+            node_history: d.node_history,
+            node_history_max_entries: d.node_history_max_entries,
         }
     }
 }
@@ -159,6 +163,8 @@ impl Config {
             service_callback_timeout: Duration::from_secs(c.service_callback_timeout),
             check_timeouts_interval: Duration::from_secs(c.check_timeouts_interval),
             heartbeat_interval: Duration::from_secs(c.heartbeat_interval),
+            node_history: c.node_history,
+            node_history_max_entries: c.node_history_max_entries,
         }
     }
 
@@ -170,6 +176,7 @@ impl Config {
             max_limit: a.max_limit,
             ramdisk_endpoints: a.ramdisk_endpoints,
             ramdisk_heartbeat_timeout: a.ramdisk_heartbeat_timeout,
+            preview_max_minor: None,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Typed access to the tables: each record is a JSON document plus indexed columns.
 
 use crate::{Result, Store, StoreError};
-use ferric_core::{Allocation, Chassis, Conductor, Node, Port, Portgroup, VolumeConnector, VolumeTarget};
+use ferric_core::{
+    Allocation, Chassis, Conductor, Node, NodeHistory, NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
+};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use serde::{de::DeserializeOwned, Serialize};
@@ -158,6 +160,77 @@ impl Record for Allocation {
     fn columns(&self) -> Vec<(&'static str, Sql)> {
         vec![("name", opt(&self.name)), ("node_uuid", opt(&self.node_uuid)), ("state", Sql::Text(self.state.clone()))]
     }
+}
+
+impl Record for NodeHistory {
+    const TABLE: &'static str = "node_history";
+    const KIND: &'static str = "Node history record";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    /// History entries never change.
+    fn set_updated_at(&mut self, _t: ferric_core::Timestamp) {}
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![
+            ("node_uuid", Sql::Text(self.node_uuid.clone())),
+            ("created_at", Sql::Text(sortable_time(&self.created_at))),
+            ("severity", Sql::Text(self.severity.clone())),
+            ("event_type", Sql::Text(self.event_type.clone())),
+        ]
+    }
+}
+
+const HISTORY_COLUMNS: &[&str] = &["node_uuid", "created_at", "severity", "event_type"];
+
+/// A timestamp as text that sorts in time order (fixed width, UTC).
+fn sortable_time(t: &ferric_core::Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Add a history entry and keep only the node's `keep` newest ones.
+fn insert_history(c: &Connection, entry: NodeHistory, keep: usize) -> Result<NodeHistory> {
+    let node = entry.node_uuid.clone();
+    let entry = insert(c, entry)?;
+    // The id of the newest entry that falls outside the `keep` newest, if any.
+    let cut: Option<i64> = c
+        .query_row(
+            "SELECT id FROM node_history WHERE node_uuid = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+            rusqlite::params![node, keep as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(cut) = cut {
+        c.execute("DELETE FROM node_history WHERE node_uuid = ?1 AND id <= ?2", rusqlite::params![node, cut])?;
+    }
+    Ok(entry)
+}
+
+/// How inventories are kept at rest (the `encoding` column).
+const INVENTORY_ENCODING: &str = "zlib+json";
+
+fn compress_inventory(inventory: &serde_json::Value, plugin_data: &serde_json::Value) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let json = serde_json::to_vec(&serde_json::json!({"inventory": inventory, "plugin_data": plugin_data}))?;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
+    z.write_all(&json)?;
+    Ok(z.finish()?)
+}
+
+fn decompress_inventory(encoding: &str, data: &[u8]) -> Result<(serde_json::Value, serde_json::Value)> {
+    use std::io::Read;
+    if encoding != INVENTORY_ENCODING {
+        return Err(StoreError::InvalidQuery(format!("unknown inventory encoding {encoding}")));
+    }
+    let mut json = Vec::with_capacity(data.len() * 4);
+    flate2::read::ZlibDecoder::new(data).read_to_end(&mut json)?;
+    let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json)?;
+    Ok((
+        doc.remove("inventory").unwrap_or(serde_json::Value::Null),
+        doc.remove("plugin_data").unwrap_or(serde_json::Value::Null),
+    ))
 }
 
 /// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
@@ -558,6 +631,16 @@ impl Store {
         E: Send + 'static,
         F: FnOnce(&mut Node) -> Result<(), E> + Send + 'static,
     {
+        self.update_node_recording(ident, owner, 0, move |n| f(n).map(|()| None)).await
+    }
+
+    /// [`Store::update_node`] where `f` may also return a history entry for the node, written
+    /// in the same transaction as the change; the node then keeps its `keep` newest entries.
+    pub async fn update_node_recording<E, F>(&self, ident: &str, owner: Option<&str>, keep: usize, f: F) -> Result<Result<Node, E>>
+    where
+        E: Send + 'static,
+        F: FnOnce(&mut Node) -> Result<Option<NodeHistory>, E> + Send + 'static,
+    {
         let ident = ident.to_string();
         let owner = owner.map(str::to_string);
         self.write(move |c| {
@@ -567,11 +650,16 @@ impl Store {
                     return Err(StoreError::Locked { node: node.uuid.clone(), holder: holder.clone() });
                 }
             }
-            if let Err(e) = f(&mut node) {
-                return Ok(Err(e));
-            }
+            let entry = match f(&mut node) {
+                Ok(entry) => entry,
+                Err(e) => return Ok(Err(e)),
+            };
             node.updated_at = Some(ferric_core::model::now());
             replace(c, &node, "", vec![])?;
+            if let Some(mut h) = entry {
+                h.node_uuid = node.uuid.clone();
+                insert_history(c, h, keep)?;
+            }
             Ok(Ok(node))
         })
         .await
@@ -596,7 +684,13 @@ impl Store {
     }
 
     /// Write a node that `owner` holds the lock on.
-    pub async fn save_node(&self, mut node: Node, owner: &str) -> Result<Node> {
+    pub async fn save_node(&self, node: Node, owner: &str) -> Result<Node> {
+        self.save_node_recording(node, owner, Vec::new(), 0).await
+    }
+
+    /// [`Store::save_node`] plus history entries for the node, in the same transaction; the
+    /// node then keeps its `keep` newest entries.
+    pub async fn save_node_recording(&self, mut node: Node, owner: &str, history: Vec<NodeHistory>, keep: usize) -> Result<Node> {
         let owner = owner.to_string();
         self.write(move |c| {
             node.updated_at = Some(ferric_core::model::now());
@@ -604,6 +698,10 @@ impl Store {
             if n != 1 {
                 let current = get_node_by(c, "uuid", &node.uuid)?.ok_or_else(|| not_found("Node", &node.uuid))?;
                 return Err(StoreError::Locked { node: node.uuid, holder: current.reservation.unwrap_or_default() });
+            }
+            for mut h in history {
+                h.node_uuid = node.uuid.clone();
+                insert_history(c, h, keep)?;
             }
             node.reservation = Some(owner);
             Ok(node)
@@ -635,7 +733,8 @@ impl Store {
         .await
     }
 
-    /// Delete a node, its ports and portgroups, refusing if it is locked.
+    /// Delete a node with its ports, portgroups, volume records, allocation, history and
+    /// inventory, refusing if it is locked.
     pub async fn delete_node(&self, uuid: &str) -> Result<()> {
         let uuid = uuid.to_string();
         self.write(move |c| {
@@ -648,6 +747,8 @@ impl Store {
             c.execute("DELETE FROM volume_connectors WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM volume_targets WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM allocations WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM node_history WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM node_inventory WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM nodes WHERE uuid = ?1", [&uuid])?;
             Ok(())
         })
@@ -938,6 +1039,89 @@ impl Store {
             }
             delete_doc::<Allocation>(c, &uuid)?;
             Ok(Ok(()))
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- node history
+
+    /// Add a history entry to its node (which must exist); the node then keeps its `keep`
+    /// newest entries. Conductors write entries together with the node change instead
+    /// ([`Store::save_node_recording`], [`Store::update_node_recording`]).
+    pub async fn add_node_history(&self, entry: NodeHistory, keep: usize) -> Result<NodeHistory> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &entry.node_uuid)?.is_none() {
+                return Err(not_found("Node", &entry.node_uuid));
+            }
+            insert_history(c, entry, keep)
+        })
+        .await
+    }
+
+    /// A history entry by UUID.
+    pub async fn get_node_history(&self, uuid: &str) -> Result<NodeHistory> {
+        let ident = uuid.to_string();
+        self.read(move |c| get_by::<NodeHistory>(c, "uuid", &ident)?.ok_or_else(|| not_found(NodeHistory::KIND, &ident)))
+            .await
+    }
+
+    /// A node's history entries. Sort keys: `created_at`, `severity`, `event_type` or a field
+    /// of the entry; the marker may be any history entry.
+    pub async fn list_node_history(&self, node_uuid: &str, q: ListQuery) -> Result<Vec<NodeHistory>> {
+        let node = Some(node_uuid.to_string());
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("node_uuid", &node);
+            list_docs(c, HISTORY_COLUMNS, w, &q)
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- node inventory
+
+    /// Keep `inventory` and `plugin_data` as the node's latest inspection data (replacing any
+    /// earlier), compressed at rest.
+    pub async fn save_inventory(
+        &self,
+        node_uuid: &str,
+        inventory: serde_json::Value,
+        plugin_data: serde_json::Value,
+    ) -> Result<NodeInventory> {
+        let node_uuid = node_uuid.to_string();
+        let blob = compress_inventory(&inventory, &plugin_data)?;
+        let created_at = ferric_core::model::now();
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &node_uuid)?.is_none() {
+                return Err(not_found("Node", &node_uuid));
+            }
+            c.execute(
+                "INSERT INTO node_inventory (node_uuid, created_at, encoding, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(node_uuid) DO UPDATE SET
+                   created_at = excluded.created_at, encoding = excluded.encoding, data = excluded.data",
+                rusqlite::params![node_uuid, sortable_time(&created_at), INVENTORY_ENCODING, blob],
+            )?;
+            Ok(NodeInventory { node_uuid, inventory, plugin_data, created_at })
+        })
+        .await
+    }
+
+    /// The node's latest inspection data, if any was saved.
+    pub async fn get_inventory(&self, node_uuid: &str) -> Result<Option<NodeInventory>> {
+        let node_uuid = node_uuid.to_string();
+        self.read(move |c| {
+            let row: Option<(String, String, Vec<u8>)> = c
+                .query_row(
+                    "SELECT created_at, encoding, data FROM node_inventory WHERE node_uuid = ?1",
+                    [&node_uuid],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((created_at, encoding, data)) = row else { return Ok(None) };
+            let (inventory, plugin_data) = decompress_inventory(&encoding, &data)?;
+            let created_at = chrono::DateTime::parse_from_rfc3339(&created_at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+            Ok(Some(NodeInventory { node_uuid, inventory, plugin_data, created_at }))
         })
         .await
     }

@@ -86,4 +86,27 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
+    // 4: reserved for the migration of the parallel deploy-templates branch (API 1.55); the
+    // merge replaces this placeholder. Do not ship a release with it.
+    "",
+    // 5: node history (API 1.78) and node inventory (API 1.81).
+    r#"
+    CREATE TABLE node_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        node_uuid TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX node_history_node ON node_history(node_uuid, id);
+    -- The latest inspection data per node: zlib-compressed JSON {"inventory", "plugin_data"}.
+    CREATE TABLE node_inventory (
+        node_uuid TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        encoding TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    "#,
 ];

@@ -236,3 +236,126 @@ async fn concurrent_writers_never_see_database_is_locked() {
     let touched = store.list_nodes(NodeFilter::default(), ListQuery::default()).await.unwrap();
     assert!(touched.iter().filter(|n| n.name.as_deref() != Some("counter")).all(|n| n.extra["touched"] == true));
 }
+
+fn event(node: &str, i: usize) -> ferric_core::NodeHistory {
+    ferric_core::NodeHistory {
+        uuid: format!("10000000-0000-4000-8000-{i:012}"),
+        node_uuid: node.into(),
+        created_at: ferric_core::model::now(),
+        severity: "ERROR".into(),
+        event_type: "deploying".into(),
+        event: format!("failure {i}"),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn node_history_keeps_the_newest_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    store.create_node(node(&uuid(2), Some("n2"))).await.unwrap();
+    for i in 0..5 {
+        store.add_node_history(event(&uuid(1), i), 3).await.unwrap();
+    }
+    store.add_node_history(event(&uuid(2), 100), 3).await.unwrap();
+    let kept = store.list_node_history(&uuid(1), ListQuery::default()).await.unwrap();
+    let texts: Vec<&str> = kept.iter().map(|h| h.event.as_str()).collect();
+    assert_eq!(texts, ["failure 2", "failure 3", "failure 4"], "the oldest two were pruned");
+    assert!(matches!(
+        store.get_node_history(&event(&uuid(1), 0).uuid).await,
+        Err(StoreError::NotFound { kind: "Node history record", .. })
+    ));
+    let e = store.get_node_history(&event(&uuid(1), 4).uuid).await.unwrap();
+    assert_eq!((e.node_uuid.as_str(), e.severity.as_str(), e.event_type.as_str()), (uuid(1).as_str(), "ERROR", "deploying"));
+    // Pruning one node never touches another's entries.
+    assert_eq!(store.list_node_history(&uuid(2), ListQuery::default()).await.unwrap().len(), 1);
+    // Newest first, paged with a marker.
+    let q = ListQuery { sort_key: Some("created_at".into()), sort_dir: SortDir::Desc, limit: Some(2), ..Default::default() };
+    let page = store.list_node_history(&uuid(1), q.clone()).await.unwrap();
+    assert_eq!(page.iter().map(|h| h.event.as_str()).collect::<Vec<_>>(), ["failure 4", "failure 3"]);
+    let q = ListQuery { marker: Some(page[1].uuid.clone()), ..q };
+    let page = store.list_node_history(&uuid(1), q).await.unwrap();
+    assert_eq!(page.iter().map(|h| h.event.as_str()).collect::<Vec<_>>(), ["failure 2"]);
+    // An entry for a missing node is refused.
+    assert!(matches!(store.add_node_history(event(&uuid(9), 200), 3).await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn history_is_written_with_the_node_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    // A refused change writes no entry either.
+    let r = store
+        .update_node_recording("n1", None, 10, |_| -> Result<Option<ferric_core::NodeHistory>, ()> { Err(()) })
+        .await
+        .unwrap();
+    assert!(r.is_err());
+    let n = store
+        .update_node_recording("n1", None, 10, |n| -> Result<_, ()> {
+            n.last_error = Some("boom".into());
+            Ok(Some(event("ignored: the store fills in the node", 1)))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.last_error.as_deref(), Some("boom"));
+    let h = store.list_node_history(&uuid(1), ListQuery::default()).await.unwrap();
+    assert_eq!((h.len(), h[0].node_uuid.as_str()), (1, uuid(1).as_str()));
+    // Under the lock: the entries go in with the save, and not at all when the lock is lost.
+    let locked = store.reserve_node("n1", "me").await.unwrap();
+    store.save_node_recording(locked.clone(), "me", vec![event(&uuid(1), 2), event(&uuid(1), 3)], 2).await.unwrap();
+    store.release_node(&uuid(1), "me").await.unwrap();
+    assert!(store.save_node_recording(locked, "me", vec![event(&uuid(1), 4)], 2).await.is_err());
+    let h = store.list_node_history(&uuid(1), ListQuery::default()).await.unwrap();
+    assert_eq!(h.iter().map(|h| h.event.as_str()).collect::<Vec<_>>(), ["failure 2", "failure 3"]);
+}
+
+#[tokio::test]
+async fn inventory_is_kept_compressed_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    assert!(store.get_inventory(&uuid(1)).await.unwrap().is_none());
+    let disks: Vec<_> = (0..200).map(|i| serde_json::json!({"name": format!("/dev/sd{i}"), "size": 1_000_000_000_000u64})).collect();
+    let inv = serde_json::json!({"cpu": {"count": 8}, "disks": disks});
+    store.save_inventory(&uuid(1), inv.clone(), serde_json::json!({"root_disk": {"name": "/dev/sda"}})).await.unwrap();
+    store.close();
+    drop(store);
+    let store = open(&dir);
+    let got = store.get_inventory(&uuid(1)).await.unwrap().unwrap();
+    assert_eq!(got.inventory, inv);
+    assert_eq!(got.plugin_data["root_disk"]["name"], "/dev/sda");
+    // At rest it is zlib, well below the JSON's size.
+    let conn = rusqlite::Connection::open(dir.path().join("ferric.sqlite")).unwrap();
+    let (enc, len): (String, i64) =
+        conn.query_row("SELECT encoding, length(data) FROM node_inventory", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(enc, "zlib+json");
+    assert!((len as usize) < serde_json::to_vec(&inv).unwrap().len() / 4, "{len} bytes");
+    // Saving again replaces it.
+    store.save_inventory(&uuid(1), serde_json::json!({"cpu": {"count": 2}}), serde_json::json!({})).await.unwrap();
+    assert_eq!(store.get_inventory(&uuid(1)).await.unwrap().unwrap().inventory["cpu"]["count"], 2);
+    assert!(matches!(store.save_inventory(&uuid(9), inv, serde_json::json!({})).await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn deleting_a_node_deletes_its_history_and_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    store.create_node(node(&uuid(2), Some("n2"))).await.unwrap();
+    for n in [1, 2] {
+        store.add_node_history(event(&uuid(n), n), 300).await.unwrap();
+        store.save_inventory(&uuid(n), serde_json::json!({"n": n}), serde_json::json!({})).await.unwrap();
+    }
+    store.delete_node(&uuid(1)).await.unwrap();
+    assert!(store.list_node_history(&uuid(1), ListQuery::default()).await.unwrap().is_empty());
+    assert!(matches!(store.get_node_history(&event(&uuid(1), 1).uuid).await, Err(StoreError::NotFound { .. })));
+    assert!(store.get_inventory(&uuid(1)).await.unwrap().is_none());
+    // A node created again with the same UUID starts clean; the other node keeps its records.
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    assert!(store.get_inventory(&uuid(1)).await.unwrap().is_none());
+    assert_eq!(store.list_node_history(&uuid(2), ListQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(store.get_inventory(&uuid(2)).await.unwrap().unwrap().inventory["n"], 2);
+}
