@@ -59,6 +59,7 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("volume", f::VOLUME),
         ("conductors", f::CONDUCTORS),
         ("allocations", f::ALLOCATIONS),
+        ("deploy_templates", f::DEPLOY_TEMPLATES),
     ];
     for (name, min) in gated {
         if v.at_least(min) {

@@ -7,6 +7,7 @@
 
 mod allocations;
 mod chassis;
+mod deploy_templates;
 mod discovery;
 mod error;
 mod nodes;
@@ -78,7 +79,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(discovery::routes())
         .merge(ramdisk::routes())
         .merge(volume::routes())
-        .merge(allocations::routes());
+        .merge(allocations::routes())
+        .merge(deploy_templates::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

@@ -10,6 +10,6 @@ pub mod validate;
 pub mod version;
 
 pub use fsm::{Event, Transition};
-pub use model::{Allocation, Chassis, Conductor, Dict, Interfaces, Node, Port, Portgroup, Timestamp, VolumeConnector, VolumeTarget};
+pub use model::{Allocation, Chassis, Conductor, DeployStep, DeployTemplate, Dict, Interfaces, Node, Port, Portgroup, Timestamp, VolumeConnector, VolumeTarget};
 pub use states::{PowerState, ProvisionState};
 pub use version::Version;

@@ -128,6 +128,7 @@ pub mod feature {
     pub const OWNER: u16 = 50;
     pub const DESCRIPTION: u16 = 51;
     pub const ALLOCATIONS: u16 = 52;
+    pub const DEPLOY_TEMPLATES: u16 = 55;
     pub const RETIRED: u16 = 61;
     pub const LESSEE: u16 = 65;
     pub const NETWORK_DATA: u16 = 66;

@@ -86,4 +86,13 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
+    // 4: deploy templates (API 1.55). Steps live in the document.
+    r#"
+    CREATE TABLE deploy_templates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+    "#,
 ];
