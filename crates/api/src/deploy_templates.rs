@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use ferric_core::model::DEPLOY_STEP_INTERFACES;
+use ferric_core::validate::py_repr as py;
 use ferric_core::version::{feature as f, Version};
 use ferric_core::{validate, DeployStep, DeployTemplate, Dict};
 use serde_json::{json, Map, Value};
@@ -88,19 +89,6 @@ async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): 
 // Ironic validates a template with a JSON schema (TEMPLATE_SCHEMA, DEPLOY_STEP_SCHEMA) and then
 // refuses duplicate interface/step pairs. The messages follow jsonschema's, as Ironic returns
 // them: "Schema error for <template|patch>: <reason>".
-
-/// A JSON value as Python prints it, as in jsonschema's messages.
-fn py(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        Value::Array(a) => format!("[{}]", a.iter().map(py).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!("{{{}}}", o.iter().map(|(k, v)| format!("'{k}': {}", py(v))).collect::<Vec<_>>().join(", ")),
-    }
-}
 
 fn schema_error(who: &str, reason: String) -> ApiError {
     ApiError::bad_request(format!("Schema error for {who}: {reason}"))

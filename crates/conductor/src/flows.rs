@@ -25,6 +25,19 @@ impl Conductor {
                 return Err(e.into());
             }
         };
+        // Ironic refuses a deployment whose deploy templates the node's interfaces cannot run.
+        if matches!(verb, Event::Deploy | Event::Rebuild) {
+            if let Err(e) = self.deploy_steps(&task.node, &driver).await {
+                let uuid = task.node.uuid.clone();
+                self.finish(task).await;
+                return Err(match e {
+                    ConductorError::Invalid(m) => {
+                        ConductorError::Invalid(format!("Failed to validate deploy or power info for node {uuid}: {m}"))
+                    }
+                    other => other,
+                });
+            }
+        }
         // Synchronous verbs: one transition and done.
         let from = task.node.provision_state;
         let synchronous = match verb {
@@ -162,13 +175,7 @@ impl Conductor {
                 }
                 let iface = driver.interface("deploy").ok_or_else(|| ConductorError::Invalid("no deploy interface".into()))?;
                 iface.validate(&task.node)?;
-                match iface.run(&mut task.node, "deploy", &empty).await? {
-                    Outcome::Done => {
-                        task.node.deploy_step = Dict::new();
-                        self.fire(task, Event::Done, None)
-                    }
-                    Outcome::Wait => self.fire(task, Event::Wait, None),
-                }
+                self.deploy(task, driver).await
             }
             Event::Delete => {
                 if let Some(iface) = driver.interface("deploy") {
@@ -260,19 +267,54 @@ impl Conductor {
         }
     }
 
+    /// Run the deploy steps (the driver's and those of matching deploy templates), recording
+    /// each in `deploy_step` while it runs.
+    async fn deploy(&self, task: &mut Task, driver: &Driver) -> CResult<()> {
+        // The templates may have changed since the request was accepted: check them again.
+        let steps = self
+            .deploy_steps(&task.node, driver)
+            .await
+            .map_err(|e| ConductorError::Invalid(format!("Cannot get deploy steps; failed to deploy: {e}")))?;
+        let listed = steps.iter().cloned().map(Value::Object).collect();
+        task.node.driver_internal_info.insert("deploy_steps".into(), Value::Array(listed));
+        for step in steps {
+            task.node.deploy_step = step.clone();
+            self.save(task).await?;
+            match self.run_step_outcome(task, driver, &step).await {
+                Ok(Outcome::Done) => {}
+                // The agent's call-back carries on from here.
+                Ok(Outcome::Wait) => return self.fire(task, Event::Wait, None),
+                Err(e) => {
+                    task.node.deploy_step = Dict::new();
+                    let id = format!("{}.{}", step_field(&step, "interface"), step_field(&step, "step"));
+                    return Err(ConductorError::Invalid(format!("Deploy step {id} failed: {e}.")));
+                }
+            }
+        }
+        task.node.deploy_step = Dict::new();
+        task.node.driver_internal_info.remove("deploy_steps");
+        self.fire(task, Event::Done, None)
+    }
+
     async fn run_step(&self, task: &mut Task, driver: &Driver, step: &Dict) -> CResult<()> {
-        let iface_name = step.get("interface").and_then(Value::as_str).unwrap_or("");
-        let name = step.get("step").and_then(Value::as_str).unwrap_or("").to_string();
+        match self.run_step_outcome(task, driver, step).await? {
+            Outcome::Done => Ok(()),
+            Outcome::Wait => Err(ConductorError::Invalid(format!(
+                "step {}.{} waits for a call-back, which this conductor cannot receive yet",
+                step_field(step, "interface"),
+                step_field(step, "step")
+            ))),
+        }
+    }
+
+    async fn run_step_outcome(&self, task: &mut Task, driver: &Driver, step: &Dict) -> CResult<Outcome> {
+        let iface_name = step_field(step, "interface");
+        let name = step_field(step, "step");
         let args = step.get("args").and_then(Value::as_object).cloned().unwrap_or_default();
         let iface = driver
             .interface(iface_name)
             .ok_or_else(|| ConductorError::Invalid(format!("interface {iface_name} is not available")))?;
-        match iface.run(&mut task.node, &name, &args).await? {
-            Outcome::Done => Ok(()),
-            Outcome::Wait => Err(ConductorError::Invalid(format!(
-                "step {iface_name}.{name} waits for a call-back, which this conductor cannot receive yet"
-            ))),
-        }
+        Ok(iface.run(&mut task.node, name, &args).await?)
     }
 
     /// Fail nodes whose wait state outlived its timeout. Returns the nodes failed.
@@ -327,6 +369,10 @@ impl Conductor {
         }
         Ok(failed)
     }
+}
+
+fn step_field<'a>(step: &'a Dict, key: &str) -> &'a str {
+    step.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 fn clear_steps(n: &mut ferric_core::Node) {

@@ -15,6 +15,7 @@
 mod allocations;
 mod flows;
 pub mod periodic;
+mod templates;
 
 use ferric_core::{fsm, Dict, Event, Node, PowerState, ProvisionState};
 use ferric_drivers::{DriverError, Registry};
