@@ -62,6 +62,7 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("allocations", f::ALLOCATIONS),
         ("events", f::EVENTS),
         ("shards", f::SHARD),
+        ("deploy_templates", f::DEPLOY_TEMPLATES),
     ];
     for (name, min) in gated {
         if v.at_least(min) {

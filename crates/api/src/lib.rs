@@ -7,6 +7,7 @@
 
 mod allocations;
 mod chassis;
+mod deploy_templates;
 mod discovery;
 mod error;
 mod events;
@@ -90,7 +91,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(events::routes())
 
         .merge(history::routes())
-        .merge(inventory::routes());
+        .merge(inventory::routes())
+        .merge(deploy_templates::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

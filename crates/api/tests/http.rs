@@ -59,7 +59,10 @@ impl Server {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
     }
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self.req(method, path, Some("latest"));
+        self.call_at("latest", method, path, body).await
+    }
+    async fn call_at(&self, version: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.req(method, path, Some(version));
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -557,12 +560,13 @@ async fn allocations_bind_matching_nodes() {
 
 #[tokio::test]
 async fn preview_versions_are_accepted_but_not_advertised() {
+    let above = format!("1.{}", ferric_core::version::MAX_MINOR + 1);
     let s = start().await;
-    assert_eq!(s.get_at("/v1/nodes", "1.78").await.0, 406, "1.78 is above MAX without the preview setting");
+    assert_eq!(s.get_at("/v1/nodes", &above).await.0, 406, "MAX+1 is refused without the preview setting");
     let p = start_preview().await;
-    let resp = p.req(reqwest::Method::GET, "/v1/nodes", Some("1.78")).send().await.unwrap();
+    let resp = p.req(reqwest::Method::GET, "/v1/nodes", Some(&above)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-openstack-ironic-api-version"], "1.78");
+    assert_eq!(resp.headers()["x-openstack-ironic-api-version"], above.as_str());
     assert_eq!(resp.headers()["x-openstack-ironic-api-maximum-version"], ferric_core::version::MAX.to_string().as_str());
     assert_eq!(p.get_at("/v1/nodes", "1.116").await.0, 406);
     let latest = p.req(reqwest::Method::GET, "/v1/nodes", Some("latest")).send().await.unwrap();
@@ -731,4 +735,267 @@ async fn node_inventory_shows_the_saved_inspection_data() {
     // The inventory goes with the node.
     assert_eq!(s.delete("/v1/nodes/i1").await.0, 204);
     assert!(s.store.get_inventory(&uuid).await.unwrap().is_none());
+}
+
+fn bios_step(priority: i64) -> Value {
+    json!({"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"name": "LogicalProc", "value": "Enabled"}]}, "priority": priority})
+}
+
+#[tokio::test]
+async fn deploy_templates_are_refused_below_1_55() {
+    use reqwest::Method as M;
+    let s = start().await;
+    // The highest version below 1.55 that ferric accepts.
+    let old = format!("1.{}", ferric_core::version::MAX_MINOR.min(54));
+    let body = json!({"name": "CUSTOM_X", "steps": [bios_step(10)]});
+    let (st, b) = s.call_at(&old, M::GET, "/v1/deploy_templates", None).await;
+    assert_eq!((st, fault(&b)), (404, "The API version does not allow deploy templates".to_string()));
+    assert_eq!(s.call_at(&old, M::GET, "/v1/deploy_templates/CUSTOM_X", None).await.0, 404);
+    assert_eq!(s.call_at(&old, M::POST, "/v1/deploy_templates", Some(body)).await.0, 405);
+    let patch = json!([{"op": "replace", "path": "/name", "value": "CUSTOM_Y"}]);
+    assert_eq!(s.call_at(&old, M::PATCH, "/v1/deploy_templates/fakedt", Some(patch)).await.0, 405);
+    assert_eq!(s.call_at(&old, M::DELETE, "/v1/deploy_templates/fakedt", None).await.0, 405);
+    let (_, v1) = s.call_at(&old, M::GET, "/v1", None).await;
+    assert!(v1.get("deploy_templates").is_none(), "{v1}");
+    let (_, v1) = s.call_at("1.55", M::GET, "/v1", None).await;
+    assert!(v1["deploy_templates"][0]["href"].as_str().unwrap().ends_with("/v1/deploy_templates/"), "{v1}");
+}
+
+#[tokio::test]
+async fn deploy_templates_create_show_patch_delete() {
+    use reqwest::Method as M;
+    let s = start().await;
+    let at = |m: M, path: &str, body: Option<Value>| {
+        let s = &s;
+        let path = path.to_string();
+        async move { s.call_at("1.55", m, &path, body).await }
+    };
+    let resp = s.req(M::POST, "/v1/deploy_templates", Some("1.55"))
+        .json(&json!({"name": "CUSTOM_HT", "steps": [bios_step(150)], "extra": {"k": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let t: Value = resp.json().await.unwrap();
+    let u = t["uuid"].as_str().unwrap().to_string();
+    assert_eq!(location, format!("{}/v1/deploy_templates/{u}", s.url));
+    assert_eq!(t["steps"], json!([bios_step(150)]));
+    assert_eq!((t["extra"].clone(), t["updated_at"].clone()), (json!({"k": "v"}), Value::Null));
+    assert!(t["created_at"].is_string() && t["links"][0]["href"].as_str().unwrap().ends_with(&u));
+
+    // Found by UUID and by name; unknown and malformed identifiers.
+    assert_eq!(at(M::GET, &format!("/v1/deploy_templates/{u}"), None).await.1, t);
+    assert_eq!(at(M::GET, "/v1/deploy_templates/CUSTOM_HT", None).await.1["uuid"], json!(u));
+    let (st, b) = at(M::GET, "/v1/deploy_templates/CUSTOM_NOPE", None).await;
+    assert_eq!((st, fault(&b)), (404, "Deploy template CUSTOM_NOPE could not be found.".to_string()));
+    assert_eq!(at(M::GET, "/v1/deploy_templates/bad%20name", None).await.0, 400);
+
+    // Names are unique; invalid names, steps and UUIDs are refused and store nothing.
+    let (st, b) = at(M::POST, "/v1/deploy_templates", Some(json!({"name": "CUSTOM_HT", "steps": [bios_step(1)]}))).await;
+    assert_eq!((st, fault(&b)), (409, "A deploy template with name CUSTOM_HT already exists.".to_string()));
+    for (body, expected) in [
+        (json!({"name": "invalid-name", "steps": [bios_step(1)]}), "'invalid-name' is not valid under any of the given schemas"),
+        (json!({"name": "CUSTOM_A"}), "'steps' is a required property"),
+        (json!({"name": "CUSTOM_A", "steps": {"key": "value"}}), "is not of type 'array'"),
+        (json!({"name": "CUSTOM_A", "steps": [{"interface": "boot", "step": "s", "args": {}, "priority": 1}]}), "'boot' is not one of"),
+        (json!({"name": "CUSTOM_A", "steps": [bios_step(1), bios_step(2)]}), "Duplicates: interface: bios, step: apply_configuration."),
+        (json!({"name": "CUSTOM_A", "steps": [bios_step(1)], "uuid": "malformed:uuid"}), "Expected UUID for uuid: malformed:uuid"),
+    ] {
+        let (st, b) = at(M::POST, "/v1/deploy_templates", Some(body.clone())).await;
+        assert_eq!(st, 400, "{body}");
+        assert!(fault(&b).contains(expected), "{body}: {}", fault(&b));
+    }
+    let (_, all) = at(M::GET, "/v1/deploy_templates", None).await;
+    assert_eq!(all["deploy_templates"].as_array().unwrap().len(), 1, "{all}");
+
+    // Secrets in step arguments are masked on reads.
+    let secret = json!({"interface": "deploy", "step": "write_image", "args": {"admin_password": "s3cret"}, "priority": 0});
+    let (st, b) = at(M::POST, "/v1/deploy_templates", Some(json!({"name": "CUSTOM_SECRET", "steps": [secret]}))).await;
+    assert_eq!((st, b["steps"][0]["args"]["admin_password"].clone()), (201, json!("******")));
+
+    // PATCH: rename and add a step; allowed fields only; the result must still be valid.
+    let step2 = json!({"interface": "raid", "step": "create_configuration", "args": {}, "priority": 10});
+    let (st, b) = at(M::PATCH, "/v1/deploy_templates/CUSTOM_HT", Some(json!([
+        {"op": "replace", "path": "/name", "value": "CUSTOM_HT2"},
+        {"op": "add", "path": "/steps/1", "value": step2},
+    ])))
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!((b["name"].clone(), b["steps"].clone()), (json!("CUSTOM_HT2"), json!([bios_step(150), step2])));
+    assert!(b["updated_at"].is_string());
+    let (st, b) = at(M::PATCH, &format!("/v1/deploy_templates/{u}"), Some(json!([{"op": "replace", "path": "/uuid", "value": "x"}]))).await;
+    assert_eq!((st, fault(&b)), (400, "Cannot patch /uuid. Only the following can be updated: extra, name, steps, description".to_string()));
+    for bad in [
+        json!([{"op": "remove", "path": "/name"}]),
+        json!([{"op": "replace", "path": "/name", "value": ""}]),
+        json!([{"op": "remove", "path": "/steps"}]),
+        json!([{"op": "remove", "path": "/steps/0"}, {"op": "remove", "path": "/steps/0"}]),
+        json!([{"op": "add", "path": "/steps/0", "value": step2}]),
+    ] {
+        assert_eq!(at(M::PATCH, &format!("/v1/deploy_templates/{u}"), Some(bad.clone())).await.0, 400, "{bad}");
+    }
+    let (st, b) = at(M::PATCH, &format!("/v1/deploy_templates/{u}"), Some(json!([{"op": "replace", "path": "/name", "value": "CUSTOM_SECRET"}]))).await;
+    assert_eq!((st, fault(&b)), (409, "A deploy template with name CUSTOM_SECRET already exists.".to_string()));
+    assert_eq!(at(M::GET, &format!("/v1/deploy_templates/{u}"), None).await.1["steps"].as_array().unwrap().len(), 2, "failed patches change nothing");
+
+    // DELETE by name.
+    assert_eq!(at(M::DELETE, "/v1/deploy_templates/CUSTOM_HT2", None).await.0, 204);
+    assert_eq!(at(M::GET, &format!("/v1/deploy_templates/{u}"), None).await.0, 404);
+    assert_eq!(at(M::DELETE, &format!("/v1/deploy_templates/{u}"), None).await.0, 404);
+}
+
+#[tokio::test]
+async fn deploy_template_lists_fields_and_pages() {
+    use reqwest::Method as M;
+    let s = start().await;
+    let get = |path: &str| {
+        let s = &s;
+        let path = path.to_string();
+        async move { s.call_at("1.55", M::GET, &path, None).await }
+    };
+    let mut uuids = Vec::new();
+    for name in ["CUSTOM_C", "CUSTOM_A", "CUSTOM_B"] {
+        let (st, t) = s.call_at("1.55", M::POST, "/v1/deploy_templates", Some(json!({"name": name, "steps": [bios_step(1)]}))).await;
+        assert_eq!(st, 201);
+        uuids.push(t["uuid"].as_str().unwrap().to_string());
+    }
+    // Summaries by default, everything with detail, chosen fields with fields.
+    let (_, l) = get("/v1/deploy_templates").await;
+    let keys: Vec<&String> = l["deploy_templates"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["links", "name", "uuid"]);
+    let (_, l) = get("/v1/deploy_templates?detail=True").await;
+    assert_eq!(l["deploy_templates"][0]["steps"], json!([bios_step(1)]));
+    let (_, l) = get("/v1/deploy_templates?fields=name,steps").await;
+    let keys: Vec<&String> = l["deploy_templates"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["links", "name", "steps"]);
+    let (_, one) = get(&format!("/v1/deploy_templates/{}?fields=extra", uuids[0])).await;
+    assert_eq!(one.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["extra", "links"]);
+    assert_eq!(get("/v1/deploy_templates?fields=bogus").await.0, 400);
+    assert_eq!(get("/v1/deploy_templates?fields=name&detail=True").await.0, 400);
+    assert_eq!(get("/v1/deploy_templates?sort_key=steps").await.0, 400);
+    let (_, l) = get("/v1/deploy_templates?sort_key=name&sort_dir=desc").await;
+    let names: Vec<&str> = l["deploy_templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["CUSTOM_C", "CUSTOM_B", "CUSTOM_A"]);
+
+    // Pages of two, in creation order, with a next link while pages are full.
+    let (_, p1) = get("/v1/deploy_templates?limit=2").await;
+    let got: Vec<&str> = p1["deploy_templates"].as_array().unwrap().iter().map(|t| t["uuid"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![uuids[0].as_str(), uuids[1].as_str()]);
+    let next = p1["next"].as_str().unwrap();
+    assert!(next.contains(&format!("marker={}", uuids[1])), "{next}");
+    let (_, p2) = get(next.strip_prefix(&s.url).unwrap()).await;
+    assert_eq!(p2["deploy_templates"].as_array().unwrap().len(), 1);
+    assert_eq!(p2["deploy_templates"][0]["uuid"], json!(uuids[2]));
+    assert!(p2.get("next").is_none());
+}
+
+#[tokio::test]
+async fn deploying_applies_matching_deploy_templates_over_http() {
+    use reqwest::Method as M;
+    let s = start().await;
+    for (name, steps) in [
+        ("CUSTOM_HT_ON", json!([bios_step(150)])),
+        ("CUSTOM_RAID", json!([{"interface": "raid", "step": "create_configuration", "args": {}, "priority": 10}])),
+    ] {
+        let (st, _) = s.call_at("1.55", M::POST, "/v1/deploy_templates", Some(json!({"name": name, "steps": steps}))).await;
+        assert_eq!(st, 201);
+    }
+    s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "d"})).await;
+    for target in ["manage", "provide"] {
+        s.put("/v1/nodes/d/states/provision", json!({"target": target})).await;
+        s.settle("d").await;
+    }
+    s.put("/v1/nodes/d/traits", json!({"traits": ["CUSTOM_HT_ON", "CUSTOM_RAID"]})).await;
+    // fake-hardware has no RAID deploy steps: the request is refused and nothing changes.
+    let (st, _) = s.patch("/v1/nodes/d", json!([{"op": "add", "path": "/instance_info/traits", "value": ["CUSTOM_RAID"]}])).await;
+    assert_eq!(st, 200);
+    let (st, b) = s.put("/v1/nodes/d/states/provision", json!({"target": "active"})).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(fault(&b).starts_with("Failed to validate deploy or power info for node"), "{}", fault(&b));
+    assert_eq!(s.settle("d").await["provision_state"], "available");
+    // With the BIOS template only, the deployment applies its settings.
+    s.patch("/v1/nodes/d", json!([{"op": "replace", "path": "/instance_info/traits", "value": ["CUSTOM_HT_ON"]}])).await;
+    let (st, b) = s.put("/v1/nodes/d/states/provision", json!({"target": "active"})).await;
+    assert_eq!(st, 202, "{b}");
+    let n = s.settle("d").await;
+    assert_eq!((n["provision_state"].clone(), n["last_error"].clone()), (json!("active"), Value::Null));
+    assert_eq!(n["deploy_step"], json!({}));
+    assert_eq!(s.get("/v1/nodes/d/bios/LogicalProc").await.1["LogicalProc"]["value"], "Enabled");
+}
+
+#[tokio::test]
+async fn versions_53_to_83_features() {
+    let s = start().await;
+    let (_, n) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "f", "resource_class": "gold"})).await;
+    let u = n["uuid"].as_str().unwrap().to_string();
+    // 1.53 smart NIC ports need hostname and port_id.
+    let (st, b) = s.post("/v1/ports", json!({"address": "52:54:00:00:53:01", "node_uuid": u, "is_smartnic": true})).await;
+    assert_eq!((st, fault(&b)), (400, "Smart NIC port must have port_id and hostname in local_link_connection".to_string()));
+    let llc = json!({"port_id": "Ethernet1", "hostname": "host-1"});
+    assert_eq!(s.post("/v1/ports", json!({"address": "52:54:00:00:53:01", "node_uuid": u, "is_smartnic": true, "local_link_connection": llc})).await.0, 201);
+    // 1.64 network_type.
+    let (st, _) = s.post("/v1/ports", json!({"address": "52:54:00:00:53:02", "node_uuid": u, "local_link_connection": {"network_type": "unmanaged"}})).await;
+    assert_eq!(st, 201);
+    let (st, _) = s.post("/v1/ports", json!({"address": "52:54:00:00:53:03", "node_uuid": u, "local_link_connection": {"network_type": "bogus"}})).await;
+    assert_eq!(st, 400);
+    // 1.54 events are validated.
+    let ev = json!({"events": [{"event": "network.bind_port", "port_id": "11111111-2222-4333-8444-555555555555", "mac_address": "52:54:00:00:00:01", "status": "ACTIVE"}]});
+    assert_eq!(s.post("/v1/events", ev).await.0, 204);
+    assert_eq!(s.post("/v1/events", json!({"events": [{"event": "network.bind_port"}]})).await.0, 400);
+    assert_eq!(s.post("/v1/events", json!({"events": []})).await.0, 400);
+    // 1.56/1.59 configdrive objects; 1.69 deploy steps run; 1.61 retired nodes are not provided.
+    for t in ["manage", "provide"] {
+        s.put("/v1/nodes/f/states/provision", json!({"target": t})).await;
+        s.settle("f").await;
+    }
+    let bad = json!({"target": "active", "configdrive": {"bogus": 1}});
+    assert_eq!(s.put("/v1/nodes/f/states/provision", bad).await.0, 400);
+    let steps = json!([{"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"name": "Boot", "value": "Uefi"}]}, "priority": 50}]);
+    let (st, b) = s.put("/v1/nodes/f/states/provision", json!({"target": "active", "configdrive": {"meta_data": {"hostname": "f"}, "vendor_data": {}}, "deploy_steps": steps})).await;
+    assert_eq!(st, 202, "{b}");
+    let n = s.settle("f").await;
+    assert_eq!(n["provision_state"], "active");
+    assert_eq!(n["instance_info"]["configdrive"], "******", "the configdrive is masked");
+    assert_eq!(s.get("/v1/nodes/f/bios/Boot").await.1["Boot"]["value"], "Uefi", "the deploy step ran");
+    let unknown = json!([{"interface": "bios", "step": "nope", "args": {}, "priority": 1}]);
+    s.put("/v1/nodes/f/states/provision", json!({"target": "deleted"})).await;
+    s.settle("f").await;
+    assert_eq!(s.put("/v1/nodes/f/states/provision", json!({"target": "active", "deploy_steps": unknown})).await.0, 400);
+    s.put("/v1/nodes/f/states/provision", json!({"target": "manage"})).await;
+    s.settle("f").await;
+    assert_eq!(s.patch("/v1/nodes/f", json!([{"op": "replace", "path": "/retired", "value": true}])).await.0, 200);
+    let (st, b) = s.put("/v1/nodes/f/states/provision", json!({"target": "provide"})).await;
+    assert_eq!(st, 400);
+    assert!(fault(&b).contains("because it is retired"));
+    // 1.63 indicators of the fake management interface.
+    let (_, ind) = s.get("/v1/nodes/f/management/indicators").await;
+    let names: Vec<&str> = ind["indicators"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["led-0@chassis", "led@system"]);
+    assert_eq!(s.get("/v1/nodes/f/management/indicators/led@system").await.1, json!({"state": "ON"}));
+    assert_eq!(s.put("/v1/nodes/f/management/indicators/led@system", json!({"state": "BLINKING"})).await.0, 204);
+    assert_eq!(s.put("/v1/nodes/f/management/indicators/led@system", json!({"state": "PURPLE"})).await.0, 400);
+    // 1.76 boot mode: fake management cannot change it; the request is accepted, the error recorded.
+    assert_eq!(s.put("/v1/nodes/f/states/boot_mode", json!({"target": "uefi"})).await.0, 202);
+    let n = s.settle("f").await;
+    assert!(n["last_error"].as_str().unwrap().contains("boot mode"), "{}", n["last_error"]);
+    assert_eq!(s.put("/v1/nodes/f/states/boot_mode", json!({"target": "efi"})).await.0, 400);
+    // 1.77 driver fields; 1.82 shards; 1.83 children.
+    let (_, d) = s.get("/v1/drivers?fields=name").await;
+    assert_eq!(d["drivers"][0].as_object().unwrap().keys().collect::<Vec<_>>(), ["links", "name"]);
+    s.patch("/v1/nodes/f", json!([{"op": "add", "path": "/shard", "value": "rack-1"}])).await;
+    let (st, child) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "f-child", "parent_node": "f"})).await;
+    assert_eq!(st, 201);
+    assert_eq!(child["parent_node"], json!(u));
+    assert_eq!(s.post("/v1/nodes", json!({"driver": "fake-hardware", "parent_node": "missing"})).await.0, 400);
+    let (_, sh) = s.get("/v1/shards").await;
+    assert!(sh["shards"].as_array().unwrap().contains(&json!({"name": "rack-1", "count": 1})), "{sh}");
+    let (_, kids) = s.get("/v1/nodes/f/children").await;
+    assert_eq!(kids["children"], json!([child["uuid"]]));
+    let (_, l) = s.get("/v1/nodes").await;
+    assert_eq!(l["nodes"].as_array().unwrap().len(), 1, "children are left out by default");
+    let (_, l) = s.get("/v1/nodes?include_children=true").await;
+    assert_eq!(l["nodes"].as_array().unwrap().len(), 2);
+    let (_, p) = s.get("/v1/ports?shard=rack-1").await;
+    assert_eq!(p["ports"].as_array().unwrap().len(), 2);
 }

@@ -26,6 +26,19 @@ impl Conductor {
                 return Err(e.into());
             }
         };
+        // Ironic refuses a deployment whose deploy templates the node's interfaces cannot run.
+        if matches!(verb, Event::Deploy | Event::Rebuild) {
+            if let Err(e) = self.deploy_steps(&task.node, &driver, args.deploy_steps.as_deref().unwrap_or(&[])).await {
+                let uuid = task.node.uuid.clone();
+                self.finish(task).await;
+                return Err(match e {
+                    ConductorError::Invalid(m) => {
+                        ConductorError::Invalid(format!("Failed to validate deploy or power info for node {uuid}: {m}"))
+                    }
+                    other => other,
+                });
+            }
+        }
         // Synchronous verbs: one transition and done.
         let from = task.node.provision_state;
         let synchronous = match verb {
@@ -130,12 +143,11 @@ impl Conductor {
         for (kind, steps) in [("clean", &args.clean_steps), ("deploy", &args.deploy_steps), ("service", &args.service_steps)] {
             let Some(steps) = steps else { continue };
             let driver = self.drivers().driver_for(node)?;
-            let offered = driver.clean_steps();
+            let offered = if kind == "deploy" { driver.deploy_steps() } else { driver.clean_steps() };
             for s in steps {
                 let iface = s.get("interface").and_then(Value::as_str).unwrap_or("");
                 let name = s.get("step").and_then(Value::as_str).unwrap_or("");
-                let core_deploy = kind == "deploy" && iface == "deploy" && name == "deploy";
-                if !core_deploy && !offered.iter().any(|o| o.interface == iface && o.step == name) {
+                if !offered.iter().any(|o| o.interface == iface && o.step == name) {
                     return Err(ConductorError::Invalid(format!(
                         "Node {} does not support the {kind} step \"{name}\" of interface \"{iface}\"",
                         node.uuid
@@ -183,22 +195,7 @@ impl Conductor {
                 }
                 let iface = driver.interface("deploy").ok_or_else(|| ConductorError::Invalid("no deploy interface".into()))?;
                 iface.validate(&task.node)?;
-                match iface.run(&mut task.node, "deploy", &empty).await? {
-                    Outcome::Done => {
-                        // User deploy steps (API 1.69), highest priority first; 0 disables one.
-                        let mut steps = args.deploy_steps.clone().unwrap_or_default();
-                        steps.retain(|s| s.get("priority").and_then(Value::as_i64).unwrap_or(0) != 0);
-                        steps.sort_by_key(|s| std::cmp::Reverse(s.get("priority").and_then(Value::as_i64).unwrap_or(0)));
-                        for step in steps {
-                            task.node.deploy_step = step.clone();
-                            self.save(task).await?;
-                            self.run_step(task, driver, &step).await?;
-                        }
-                        task.node.deploy_step = Dict::new();
-                        self.fire(task, Event::Done, None)
-                    }
-                    Outcome::Wait => self.fire(task, Event::Wait, None),
-                }
+                self.deploy(task, driver, args.deploy_steps.as_deref().unwrap_or(&[])).await
             }
             Event::Delete => {
                 if let Some(iface) = driver.interface("deploy") {
@@ -291,19 +288,54 @@ impl Conductor {
         }
     }
 
+    /// Run the deploy steps (the driver's and those of matching deploy templates), recording
+    /// each in `deploy_step` while it runs.
+    async fn deploy(&self, task: &mut Task, driver: &Driver, user_steps: &[Dict]) -> CResult<()> {
+        // The templates may have changed since the request was accepted: check them again.
+        let steps = self
+            .deploy_steps(&task.node, driver, user_steps)
+            .await
+            .map_err(|e| ConductorError::Invalid(format!("Cannot get deploy steps; failed to deploy: {e}")))?;
+        let listed = steps.iter().cloned().map(Value::Object).collect();
+        task.node.driver_internal_info.insert("deploy_steps".into(), Value::Array(listed));
+        for step in steps {
+            task.node.deploy_step = step.clone();
+            self.save(task).await?;
+            match self.run_step_outcome(task, driver, &step).await {
+                Ok(Outcome::Done) => {}
+                // The agent's call-back carries on from here.
+                Ok(Outcome::Wait) => return self.fire(task, Event::Wait, None),
+                Err(e) => {
+                    task.node.deploy_step = Dict::new();
+                    let id = format!("{}.{}", step_field(&step, "interface"), step_field(&step, "step"));
+                    return Err(ConductorError::Invalid(format!("Deploy step {id} failed: {e}.")));
+                }
+            }
+        }
+        task.node.deploy_step = Dict::new();
+        task.node.driver_internal_info.remove("deploy_steps");
+        self.fire(task, Event::Done, None)
+    }
+
     async fn run_step(&self, task: &mut Task, driver: &Driver, step: &Dict) -> CResult<()> {
-        let iface_name = step.get("interface").and_then(Value::as_str).unwrap_or("");
-        let name = step.get("step").and_then(Value::as_str).unwrap_or("").to_string();
+        match self.run_step_outcome(task, driver, step).await? {
+            Outcome::Done => Ok(()),
+            Outcome::Wait => Err(ConductorError::Invalid(format!(
+                "step {}.{} waits for a call-back, which this conductor cannot receive yet",
+                step_field(step, "interface"),
+                step_field(step, "step")
+            ))),
+        }
+    }
+
+    async fn run_step_outcome(&self, task: &mut Task, driver: &Driver, step: &Dict) -> CResult<Outcome> {
+        let iface_name = step_field(step, "interface");
+        let name = step_field(step, "step");
         let args = step.get("args").and_then(Value::as_object).cloned().unwrap_or_default();
         let iface = driver
             .interface(iface_name)
             .ok_or_else(|| ConductorError::Invalid(format!("interface {iface_name} is not available")))?;
-        match iface.run(&mut task.node, &name, &args).await? {
-            Outcome::Done => Ok(()),
-            Outcome::Wait => Err(ConductorError::Invalid(format!(
-                "step {iface_name}.{name} waits for a call-back, which this conductor cannot receive yet"
-            ))),
-        }
+        Ok(iface.run(&mut task.node, name, &args).await?)
     }
 
     /// Fail nodes whose wait state outlived its timeout. Returns the nodes failed.
@@ -379,6 +411,10 @@ fn failure_event_type(state: S) -> &'static str {
         S::Servicing | S::ServiceWait | S::ServiceHold => history::SERVICING,
         _ => history::PROVISIONING,
     }
+}
+
+fn step_field<'a>(step: &'a Dict, key: &str) -> &'a str {
+    step.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 fn clear_steps(n: &mut ferric_core::Node) {

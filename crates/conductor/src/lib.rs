@@ -15,6 +15,7 @@
 mod allocations;
 mod flows;
 pub mod periodic;
+mod templates;
 
 use ferric_core::model::history;
 use ferric_core::{fsm, Dict, Event, Node, NodeHistory, PowerState, ProvisionState, Timestamp};

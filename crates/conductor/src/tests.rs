@@ -263,6 +263,37 @@ async fn uninspectable(e: &Env, name: &str) -> Node {
     act(e, name, Event::Manage).await
 }
 
+/// An available node whose instance asks for `traits` (also set on the node).
+async fn available_with_traits(e: &Env, name: &str, traits: &[&str]) {
+    enroll(&e.store, name).await;
+    act(e, name, Event::Manage).await;
+    act(e, name, Event::Provide).await;
+    let traits: Vec<String> = traits.iter().map(|t| t.to_string()).collect();
+    e.store
+        .update_node(name, None, move |n| -> Result<(), ()> {
+            n.traits = traits.clone();
+            n.instance_info.insert("traits".into(), serde_json::json!(traits));
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn template(e: &Env, name: &str, steps: serde_json::Value) {
+    let steps: Vec<ferric_core::DeployStep> = serde_json::from_value(steps).unwrap();
+    e.store
+        .create_deploy_template(ferric_core::DeployTemplate {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            name: name.into(),
+            steps,
+            created_at: ferric_core::model::now(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_failing_flow_writes_one_history_entry() {
     let e = env();
@@ -342,4 +373,99 @@ async fn aborting_inspection_is_journaled_as_ironic_does() {
     let h = e.store.list_node_history(&n.uuid, Default::default()).await.unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!((h[0].severity.as_str(), h[0].event_type.as_str(), h[0].event.as_str()), ("ERROR", "introspection", "Inspection was aborted by request."));
+
+}
+
+#[tokio::test]
+async fn a_deploy_runs_the_steps_of_matching_deploy_templates() {
+    let e = env();
+    available_with_traits(&e, "n1", &["CUSTOM_HT_OFF", "CUSTOM_OTHER"]).await;
+    let settings = serde_json::json!([{"name": "LogicalProc", "value": "Disabled"}]);
+    template(&e, "CUSTOM_HT_OFF", serde_json::json!([
+        {"interface": "bios", "step": "apply_configuration", "args": {"settings": settings}, "priority": 150}
+    ]))
+    .await;
+    // A template the instance did not ask for is not applied.
+    template(&e, "CUSTOM_UNUSED", serde_json::json!([{"interface": "bios", "step": "factory_reset", "args": {}, "priority": 200}])).await;
+    let n = act(&e, "n1", Event::Deploy).await;
+    assert_eq!((n.provision_state, n.last_error.as_deref()), (S::Active, None));
+    assert_eq!(n.bios_settings.get("LogicalProc"), Some(&serde_json::json!("Disabled")), "the template's BIOS step ran");
+    assert!(n.deploy_step.is_empty() && !n.driver_internal_info.contains_key("deploy_steps"));
+
+    // A failing template step fails the deployment, naming the step; the plan shows the order.
+    available_with_traits(&e, "n2", &["CUSTOM_BROKEN"]).await;
+    template(&e, "CUSTOM_BROKEN", serde_json::json!([
+        {"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"name": "NoValue"}]}, "priority": 150}
+    ]))
+    .await;
+    let n = act(&e, "n2", Event::Deploy).await;
+    assert_eq!(n.provision_state, S::DeployFailed);
+    let err = n.last_error.unwrap_or_default();
+    assert!(err.starts_with("Deploy step bios.apply_configuration failed: Invalid BIOS setting"), "{err}");
+    assert!(n.deploy_step.is_empty(), "deploy_step is cleared on failure");
+    let plan: Vec<String> = n.driver_internal_info["deploy_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}.{}", s["interface"].as_str().unwrap(), s["step"].as_str().unwrap()))
+        .collect();
+    assert_eq!(plan, vec!["bios.apply_configuration", "deploy.deploy"], "highest priority first");
+}
+
+#[tokio::test]
+async fn a_deploy_with_unsupported_template_steps_is_refused() {
+    let e = env();
+    available_with_traits(&e, "n1", &["CUSTOM_RAID"]).await;
+    template(&e, "CUSTOM_RAID", serde_json::json!([{"interface": "raid", "step": "create_configuration", "args": {}, "priority": 10}])).await;
+    let err = e.conductor.provision("n1", Event::Deploy, ProvisionArgs::default()).await.unwrap_err();
+    assert!(matches!(err, ConductorError::Invalid(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("Matching deploy templates: CUSTOM_RAID. Errors: node does not support this deploy step: {'interface': 'raid', 'step': 'create_configuration'"), "{msg}");
+    let n = settled(&e.store, "n1").await;
+    assert_eq!((n.provision_state, n.last_error), (S::Available, None), "nothing changed");
+
+    // Disabling the core deploy step through a template leaves nothing to run.
+    available_with_traits(&e, "n2", &["CUSTOM_NODEPLOY"]).await;
+    template(&e, "CUSTOM_NODEPLOY", serde_json::json!([{"interface": "deploy", "step": "deploy", "args": {}, "priority": 0}])).await;
+    let err = e.conductor.provision("n2", Event::Deploy, ProvisionArgs::default()).await.unwrap_err();
+    assert!(err.to_string().contains("Error while getting deploy steps: no steps returned for node"), "{err}");
+    assert_eq!(settled(&e.store, "n2").await.provision_state, S::Available);
+}
+
+/// A BIOS interface that remembers the node's `deploy_step` each time it runs a step.
+struct Recorder(Arc<std::sync::Mutex<Vec<Dict>>>);
+
+impl ferric_drivers::GenericInterface for Recorder {
+    fn validate(&self, _node: &Node) -> ferric_drivers::DResult<()> {
+        Ok(())
+    }
+    fn deploy_steps(&self) -> Vec<ferric_drivers::Step> {
+        let argsinfo = Some(serde_json::json!({"a": {"required": false}}));
+        vec![ferric_drivers::Step { interface: "bios", step: "factory_reset", priority: 0, abortable: false, argsinfo }]
+    }
+    fn run<'a>(&'a self, node: &'a mut Node, _op: &'a str, _args: &'a Dict) -> ferric_drivers::BoxFut<'a, ferric_drivers::DResult<ferric_drivers::Outcome>> {
+        self.0.lock().unwrap().push(node.deploy_step.clone());
+        Box::pin(async { Ok(ferric_drivers::Outcome::Done) })
+    }
+}
+
+#[tokio::test]
+async fn each_template_step_is_recorded_in_deploy_step_while_it_runs() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut registry = Registry::builtin();
+    registry.impls.generic.get_mut("bios").unwrap().insert("recorder", Arc::new(Recorder(seen.clone())));
+    registry.hardware_types.get_mut("fake-hardware").unwrap().supported.get_mut("bios").unwrap().insert(0, "recorder");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::new(dir.path().join("db.sqlite"))).unwrap();
+    let config = ConductorConfig { node_locked_retry_interval: Duration::from_millis(10), ..Default::default() };
+    let e = Env { conductor: Conductor::new(store.clone(), registry, config), store, _dir: dir };
+    available_with_traits(&e, "n1", &["CUSTOM_RESET"]).await;
+    template(&e, "CUSTOM_RESET", serde_json::json!([{"interface": "bios", "step": "factory_reset", "args": {"a": 1}, "priority": 50}])).await;
+    let n = act(&e, "n1", Event::Deploy).await;
+    assert_eq!(n.provision_state, S::Active, "{:?}", n.last_error);
+    let seen = seen.lock().unwrap().clone();
+    let expected = serde_json::json!({"interface": "bios", "step": "factory_reset", "args": {"a": 1}, "priority": 50});
+    // Automated cleaning (no deploy step) may also have run BIOS steps; the deploy ran ours once.
+    assert_eq!(seen.iter().filter(|s| **s == *expected.as_object().unwrap()).count(), 1, "{seen:?}");
+    assert!(n.deploy_step.is_empty());
 }

@@ -479,6 +479,46 @@ impl Default for NodeHistory {
     }
 }
 
+/// A step of a deploy template: run `interface`.`step` with `args` at `priority` (0 disables
+/// the step, and the driver's step of the same name with it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployStep {
+    pub interface: String,
+    pub step: String,
+    #[serde(default)]
+    pub args: Dict,
+    pub priority: i64,
+}
+
+/// Deploy steps applied to nodes whose instance traits include `name`
+/// (`/v1/deploy_templates`, API 1.55).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeployTemplate {
+    pub id: i64,
+    pub uuid: String,
+    /// A trait name (`CUSTOM_...` or a standard trait); unique.
+    pub name: String,
+    pub steps: Vec<DeployStep>,
+    pub extra: Dict,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for DeployTemplate {
+    fn default() -> Self {
+        DeployTemplate {
+            id: 0,
+            uuid: String::new(),
+            name: String::new(),
+            steps: Vec::new(),
+            extra: Dict::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}
+
 /// Severities and event types of node history entries (`ironic/common/states.py`, "History
 /// Event State Types"). Ironic also uses some provision states as event types (`deploying`,
 /// `cleaning`, `servicing`, `rescue`, `verifying`).
@@ -514,4 +554,14 @@ pub struct NodeInventory {
     pub inventory: Value,
     pub plugin_data: Value,
     pub created_at: Timestamp,
+}
+
+/// The interfaces that may run deploy steps, with the rank that orders steps of equal priority
+/// (higher first): Ironic's `DEPLOYING_INTERFACE_PRIORITY`, in its order.
+pub const DEPLOY_STEP_INTERFACES: &[(&str, i64)] =
+    &[("vendor", 7), ("power", 6), ("management", 5), ("firmware", 4), ("deploy", 3), ("bios", 2), ("raid", 1)];
+
+/// The rank of a deploy step's interface (0 for an interface that cannot run deploy steps).
+pub fn deploy_interface_rank(interface: &str) -> i64 {
+    DEPLOY_STEP_INTERFACES.iter().find(|(i, _)| *i == interface).map(|(_, r)| *r).unwrap_or(0)
 }

@@ -66,6 +66,23 @@ pub fn normalize_switch_id(s: &str) -> Option<String> {
     (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
 }
 
+/// A JSON value as Python prints it (`None`, `True`, `'text'`, `{'k': 1}`), for error texts that
+/// quote values the way Ironic's do.
+pub fn py_repr(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => {
+            format!("{{{}}}", o.iter().map(|(k, v)| format!("{}: {}", py_repr(&Value::String(k.clone())), py_repr(v))).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +108,12 @@ mod tests {
         assert!(is_hostname_safe("node-0.example.com"));
         assert!(!is_hostname_safe("node_0"));
         assert!(!is_hostname_safe("-bad"));
+    }
+
+    #[test]
+    fn python_repr() {
+        let v = serde_json::json!({"a": [1, true, null], "b": "it's"});
+        assert_eq!(py_repr(&v), "{'a': [1, True, None], 'b': 'it\\'s'}");
     }
 
     #[test]

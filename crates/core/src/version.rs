@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 54;
+pub const MAX_MINOR: u16 = 83;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -135,6 +135,7 @@ pub mod feature {
     pub const ALLOCATION_BACKFILL: u16 = 58;
     pub const CONFIGDRIVE_VENDOR_DATA: u16 = 59;
     pub const ALLOCATION_OWNER: u16 = 60;
+    pub const DEPLOY_TEMPLATES: u16 = 55;
     pub const RETIRED: u16 = 61;
     pub const AGENT_TOKEN: u16 = 62;
     pub const INDICATORS: u16 = 63;

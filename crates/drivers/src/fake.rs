@@ -159,6 +159,28 @@ impl GenericInterface for Fake {
             .map(|s| Step { interface: self.kind, step: s, priority: 0, abortable: false, argsinfo: None })
             .collect()
     }
+    fn deploy_steps(&self) -> Vec<Step> {
+        // Ironic's fake deploy interface has the core `deploy` step. ferric's fake BIOS also
+        // offers its configuration steps as (disabled) deploy steps, as the redfish BIOS does, so
+        // deploy templates can be exercised without hardware.
+        match self.kind {
+            "deploy" => vec![Step { interface: "deploy", step: "deploy", priority: 100, abortable: false, argsinfo: None }],
+            "bios" => vec![
+                Step {
+                    interface: "bios",
+                    step: "apply_configuration",
+                    priority: 0,
+                    abortable: false,
+                    argsinfo: Some(serde_json::json!({"settings": {
+                        "description": "List of BIOS settings, each item needs to contain a dictionary with name/value pairs",
+                        "required": true,
+                    }})),
+                },
+                Step { interface: "bios", step: "factory_reset", priority: 0, abortable: false, argsinfo: None },
+            ],
+            _ => Vec::new(),
+        }
+    }
     fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>> {
         Box::pin(async move {
             // The fake BIOS keeps what it was told, so the BIOS API shows it back.

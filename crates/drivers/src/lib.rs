@@ -140,6 +140,10 @@ pub trait GenericInterface: Send + Sync {
     fn clean_steps(&self) -> Vec<Step> {
         Vec::new()
     }
+    /// Deploy steps this implementation offers (Ironic's `get_deploy_steps`).
+    fn deploy_steps(&self) -> Vec<Step> {
+        Vec::new()
+    }
     /// Run a named operation (`deploy`, `tear_down`, `inspect_hardware`, a step name, ...).
     fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>>;
 }
@@ -198,6 +202,15 @@ impl Driver {
             out.push((kind, r));
         }
         out
+    }
+
+    /// Deploy steps offered by the interfaces that may run them, in no particular order.
+    pub fn deploy_steps(&self) -> Vec<Step> {
+        self.generic
+            .iter()
+            .filter(|(kind, _)| ferric_core::model::deploy_interface_rank(kind) > 0)
+            .flat_map(|(_, i)| i.deploy_steps())
+            .collect()
     }
 
     /// Clean steps offered by all interfaces, highest priority first.

@@ -2,7 +2,7 @@
 
 use crate::{Result, Store, StoreError};
 use ferric_core::{
-    Allocation, Chassis, Conductor, Node, NodeHistory, NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, Conductor, DeployTemplate, Node, NodeHistory, NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
@@ -231,6 +231,23 @@ fn decompress_inventory(encoding: &str, data: &[u8]) -> Result<(serde_json::Valu
         doc.remove("inventory").unwrap_or(serde_json::Value::Null),
         doc.remove("plugin_data").unwrap_or(serde_json::Value::Null),
     ))
+}
+
+impl Record for DeployTemplate {
+    const TABLE: &'static str = "deploy_templates";
+    const KIND: &'static str = "Deploy template";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![("name", Sql::Text(self.name.clone()))]
+    }
 }
 
 /// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
@@ -1124,6 +1141,47 @@ impl Store {
             Ok(Some(NodeInventory { node_uuid, inventory, plugin_data, created_at }))
         })
         .await
+    }
+
+    // ---------------------------------------------------------------- deploy templates
+
+    pub async fn create_deploy_template(&self, t: DeployTemplate) -> Result<DeployTemplate> {
+        self.write(move |c| insert(c, t)).await
+    }
+
+    /// A deploy template by UUID or name.
+    pub async fn get_deploy_template(&self, ident: &str) -> Result<DeployTemplate> {
+        let ident = ident.to_string();
+        self.read(move |c| {
+            if let Some(t) = get_by::<DeployTemplate>(c, "uuid", &ident)? {
+                return Ok(t);
+            }
+            get_by::<DeployTemplate>(c, "name", &ident)?.ok_or_else(|| not_found("Deploy template", &ident))
+        })
+        .await
+    }
+
+    pub async fn list_deploy_templates(&self, q: ListQuery) -> Result<Vec<DeployTemplate>> {
+        self.read(move |c| list_docs(c, &["name"], Where::default(), &q)).await
+    }
+
+    /// The templates whose names are among `names` (a node's instance traits), in id order.
+    pub async fn deploy_templates_named(&self, names: Vec<String>) -> Result<Vec<DeployTemplate>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.any_of("name", &Some(names));
+            list_docs(c, &["name"], w, &ListQuery::default())
+        })
+        .await
+    }
+
+    pub async fn save_deploy_template(&self, t: DeployTemplate) -> Result<DeployTemplate> {
+        self.write(move |c| save_doc(c, t)).await
+    }
+
+    pub async fn delete_deploy_template(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| delete_doc::<DeployTemplate>(c, &uuid)).await
     }
 
     // ---------------------------------------------------------------- conductors

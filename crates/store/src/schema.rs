@@ -86,9 +86,15 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
-    // 4: reserved for the migration of the parallel deploy-templates branch (API 1.55); the
-    // merge replaces this placeholder. Do not ship a release with it.
-    "",
+    // 4: deploy templates (API 1.55). Steps live in the document.
+    r#"
+    CREATE TABLE deploy_templates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+    "#,
     // 5: node history (API 1.78) and node inventory (API 1.81).
     r#"
     CREATE TABLE node_history (

@@ -359,3 +359,40 @@ async fn deleting_a_node_deletes_its_history_and_inventory() {
     assert_eq!(store.list_node_history(&uuid(2), ListQuery::default()).await.unwrap().len(), 1);
     assert_eq!(store.get_inventory(&uuid(2)).await.unwrap().unwrap().inventory["n"], 2);
 }
+
+#[tokio::test]
+async fn deploy_templates_are_unique_by_name_and_found_by_names() {
+    use ferric_core::{DeployStep, DeployTemplate};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let step = DeployStep { interface: "bios".into(), step: "apply_configuration".into(), args: Default::default(), priority: 10 };
+    let t = |i: usize, name: &str| DeployTemplate {
+        uuid: uuid(i),
+        name: name.into(),
+        steps: vec![step.clone()],
+        created_at: ferric_core::model::now(),
+        ..Default::default()
+    };
+    store.create_deploy_template(t(1, "CUSTOM_A")).await.unwrap();
+    store.create_deploy_template(t(2, "CUSTOM_B")).await.unwrap();
+    match store.create_deploy_template(t(3, "CUSTOM_A")).await {
+        Err(StoreError::Duplicate { field, value, .. }) => assert_eq!((field.as_str(), value.as_str()), ("name", "CUSTOM_A")),
+        other => panic!("expected duplicate name, got {other:?}"),
+    }
+    assert_eq!(store.get_deploy_template("CUSTOM_B").await.unwrap().uuid, uuid(2));
+    assert_eq!(store.get_deploy_template(&uuid(1)).await.unwrap().steps, vec![step]);
+    let named = store.deploy_templates_named(vec!["CUSTOM_B".into(), "CUSTOM_X".into()]).await.unwrap();
+    assert_eq!(named.iter().map(|t| t.uuid.clone()).collect::<Vec<_>>(), vec![uuid(2)]);
+    // Renaming onto a taken name is refused; the record keeps its name.
+    let mut b = store.get_deploy_template("CUSTOM_B").await.unwrap();
+    b.name = "CUSTOM_A".into();
+    assert!(matches!(store.save_deploy_template(b).await, Err(StoreError::Duplicate { .. })));
+    assert_eq!(store.get_deploy_template(&uuid(2)).await.unwrap().name, "CUSTOM_B");
+    store.delete_deploy_template(&uuid(1)).await.unwrap();
+    assert!(matches!(store.get_deploy_template("CUSTOM_A").await, Err(StoreError::NotFound { .. })));
+    store.close();
+    drop(store);
+    // Survives a reopen (migration 4 applied once).
+    let store = open(&dir);
+    assert_eq!(store.list_deploy_templates(ListQuery::default()).await.unwrap().len(), 1);
+}
