@@ -45,6 +45,8 @@ pub struct ApiConfig {
     pub ramdisk_endpoints: bool,
     /// Seconds the agent is told to heartbeat within (`[api]ramdisk_heartbeat_timeout`).
     pub ramdisk_heartbeat_timeout: u64,
+    /// Largest inspection report accepted at `/v1/continue_inspection` (reports may carry logs).
+    pub max_inspection_bytes: usize,
     /// Also accept, without advertising them, microversions above `version::MAX` up to
     /// `1.N`: for testing features that exist before `MAX` is raised to them. `latest` still
     /// means `MAX`. Never set in production.
@@ -59,6 +61,7 @@ impl Default for ApiConfig {
             max_limit: 1000,
             ramdisk_endpoints: true,
             ramdisk_heartbeat_timeout: 300,
+            max_inspection_bytes: 16 << 20,
             preview_max_minor: None,
         }
     }
@@ -79,13 +82,14 @@ impl AppState {
 /// The whole API as an axum router.
 pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
     let limit = config.max_body_bytes;
+    let inspection_limit = config.max_inspection_bytes;
     let state = AppState { conductor, config: Arc::new(config) };
     let v1 = Router::new()
         .merge(nodes::routes())
         .merge(ports::routes())
         .merge(chassis::routes())
         .merge(discovery::routes())
-        .merge(ramdisk::routes())
+        .merge(ramdisk::routes(inspection_limit))
         .merge(volume::routes())
         .merge(allocations::routes())
         .merge(events::routes())

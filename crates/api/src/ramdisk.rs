@@ -4,7 +4,7 @@
 use crate::wire::{links, mask};
 use crate::{accepted, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferric_core::version::feature as f;
@@ -15,12 +15,16 @@ use std::collections::HashMap;
 
 const TOKEN_KEY: &str = "agent_secret_token";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(max_inspection_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/lookup", get(lookup))
         .route("/heartbeat/{node}", post(heartbeat))
         // pecan also takes the node from the body: `POST /v1/heartbeat {"node_ident": ...}`.
         .route("/heartbeat", post(heartbeat_body))
+        .route(
+            "/continue_inspection",
+            post(continue_inspection).layer(axum::extract::DefaultBodyLimit::max(max_inspection_bytes)),
+        )
 }
 
 fn enabled(s: &AppState, v: ferric_core::Version) -> ApiResult<()> {
@@ -68,33 +72,17 @@ async fn lookup(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
         return Err(not_found());
     }
     // The token is handed out once; later lookups see it masked.
-    let mut token_out = Some("******".to_string());
-    let mut node = node;
-    if !node.driver_internal_info.contains_key(TOKEN_KEY) {
-        let t = new_token();
-        let t2 = t.clone();
-        match s
-            .store()
-            .update_node(&node.uuid, None, move |n| {
-                if n.driver_internal_info.contains_key(TOKEN_KEY) {
-                    return Err(()); // another lookup won the race
-                }
-                n.driver_internal_info.insert(TOKEN_KEY.into(), Value::String(t2));
-                Ok(())
-            })
-            .await
-        {
-            Ok(Ok(n)) => {
-                node = n;
-                token_out = Some(t);
-            }
-            Ok(Err(())) | Err(ferric_store::StoreError::Locked { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let (node, issued) = issue_token(&s, &node).await?;
+    let token_out = Some(issued.unwrap_or_else(|| "******".to_string()));
+    Ok(Json(lookup_response(&s, &node, token_out, &b)))
+}
+
+/// The `{node, config}` document lookup (and continue_inspection from 1.84) answers with.
+fn lookup_response(s: &AppState, node: &Node, token: Option<String>, b: &str) -> Value {
     let mut dii = node.driver_internal_info.clone();
     dii.remove(TOKEN_KEY);
-    Ok(Json(json!({
+    let token_out = token;
+    json!({
         "node": {
             "uuid": node.uuid,
             "properties": node.properties,
@@ -107,7 +95,113 @@ async fn lookup(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
             "agent_token": token_out,
             "agent_token_required": true,
         }
-    })))
+    })
+}
+
+/// Issue the node's agent token if it has none yet; `Some(token)` only when issued now.
+async fn issue_token(s: &AppState, node: &Node) -> ApiResult<(Node, Option<String>)> {
+    if node.driver_internal_info.contains_key(TOKEN_KEY) {
+        return Ok((node.clone(), None));
+    }
+    let t = new_token();
+    let t2 = t.clone();
+    match s
+        .store()
+        .update_node(&node.uuid, None, move |n| {
+            if n.driver_internal_info.contains_key(TOKEN_KEY) {
+                return Err(()); // another caller won the race
+            }
+            n.driver_internal_info.insert(TOKEN_KEY.into(), Value::String(t2.clone()));
+            Ok(())
+        })
+        .await
+    {
+        Ok(Ok(n)) => Ok((n, Some(t))),
+        Ok(Err(())) | Err(ferric_store::StoreError::Locked { .. }) => Ok((node.clone(), None)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /v1/continue_inspection`: the ramdisk's report. Served at 1.1 (IPA and the
+/// inspector protocol send no version) and from 1.84; unauthenticated as upstream, but size
+/// limited, validated before anything is touched, and refused for nodes not waiting for it.
+async fn continue_inspection(
+    State(s): State<AppState>,
+    ApiVersion(v): ApiVersion,
+    BaseUrl(b): BaseUrl,
+    Query(q): Query<HashMap<String, String>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), format!("Inspection data is larger than the {} bytes this API accepts.", s.config.max_inspection_bytes))
+        } else {
+            ApiError::bad_request(format!("Could not read the request body: {e}"))
+        }
+    })?;
+    if !s.config.ramdisk_endpoints {
+        return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "Access was denied to this resource."));
+    }
+    let new_api = v.at_least(f::CONTINUE_INSPECTION);
+    let node_uuid = q.get("node_uuid").filter(|u| !u.is_empty()).cloned();
+    if !(new_api || v.minor() == 1) || (node_uuid.is_some() && !new_api) {
+        return Err(ApiError::not_found(format!("API version 1.{} or newer is required", f::CONTINUE_INSPECTION)));
+    }
+    if let Some(u) = &node_uuid {
+        if !validate::is_uuid_like(u) {
+            return Err(ApiError::bad_request(format!("Expected a UUID but received {u}.")));
+        }
+    }
+    let data: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))?;
+    let mut data = match data {
+        Value::Object(o) => o,
+        _ => return Err(ApiError::bad_request("Invalid inspection data: a JSON object is expected")),
+    };
+    let inventory = data.remove("inventory").ok_or_else(|| ApiError::bad_request("Invalid inspection data: 'inventory' is a required property"))?;
+    let interfaces = inventory
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Invalid inspection data: inventory 'interfaces' must be a non-empty list"))?;
+    let mut macs = Vec::new();
+    for i in interfaces {
+        let mac = i.get("mac_address").and_then(Value::as_str).ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid inspection data: every interface needs a 'mac_address' string, got {i}"))
+        })?;
+        if let Some(m) = validate::normalize_mac(mac) {
+            macs.push(m);
+        }
+    }
+    for k in ["bmc_address", "bmc_v6address"] {
+        if !matches!(inventory.get(k), None | Some(Value::Null) | Some(Value::String(_))) {
+            return Err(ApiError::bad_request(format!("Invalid inspection data: '{k}' must be a string or null")));
+        }
+    }
+    let bmcs: Vec<String> = ["bmc_address", "bmc_v6address"]
+        .iter()
+        .filter_map(|k| inventory.get(*k).and_then(Value::as_str))
+        .filter(|a| !a.is_empty() && *a != "0.0.0.0" && *a != "::/0")
+        .map(str::to_string)
+        .collect();
+    if macs.is_empty() && bmcs.is_empty() && node_uuid.is_none() {
+        return Err(ApiError::bad_request("No lookup information provided"));
+    }
+    let node = s
+        .conductor
+        .inspection_lookup(&macs, &bmcs, node_uuid.as_deref())
+        .await
+        .map_err(|_| ApiError::not_found("The resource could not be found."))?;
+    // From 1.84 the answer carries a token, which needs the node unlocked: issue it first.
+    let (node, token) = if new_api { issue_token(&s, &node).await? } else { (node, None) };
+    crate::retry_locked(&s, || async { Ok(s.conductor.continue_inspection(&node.uuid, inventory.clone(), data.clone()).await?) })
+        .await
+        .map_err(|e| if e.status == axum::http::StatusCode::NOT_FOUND { ApiError::not_found("The resource could not be found.") } else { e })?;
+    let body = if new_api {
+        lookup_response(&s, &node, Some(token.unwrap_or_else(|| "******".into())), &b)
+    } else {
+        json!({"uuid": node.uuid})
+    };
+    Ok((axum::http::StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 async fn heartbeat_body(state: State<AppState>, v: ApiVersion, b: BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {

@@ -999,3 +999,128 @@ async fn versions_53_to_83_features() {
     let (_, p) = s.get("/v1/ports?shard=rack-1").await;
     assert_eq!(p["ports"].as_array().unwrap().len(), 2);
 }
+
+fn fixture(name: &str) -> Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/inspection").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// In-band inspection end to end over HTTP with real inventories: `inspect` boots the node
+/// into the ramdisk and waits; the report comes to `/v1/continue_inspection` (1.84 and 1.1).
+#[tokio::test]
+async fn continue_inspection_processes_real_reports() {
+    use reqwest::Method as M;
+    let s = start_preview().await;
+    let dell = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+    let kvm = fixture("metal3-inspector-data-kvm-vm.json");
+    // Node "dell" is found by its BMC address, "kvm" by its UUID.
+    let di = json!({"ipmi_address": dell["inventory"]["bmc_address"], "ipmi_password": "secret"});
+    let (_, dell_node) = s.call_at("1.84", M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "dell", "inspect_interface": "agent", "driver_info": di}))).await;
+    let (_, kvm_node) = s.call_at("1.84", M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "kvm", "inspect_interface": "agent"}))).await;
+    for n in ["dell", "kvm"] {
+        for target in ["manage", "inspect"] {
+            let (st, b) = s.call_at("1.84", M::PUT, &format!("/v1/nodes/{n}/states/provision"), Some(json!({"target": target}))).await;
+            assert_eq!(st, 202, "{b}");
+            for _ in 0..200 {
+                if s.get(&format!("/v1/nodes/{n}")).await.1["reservation"].is_null() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let node = s.get(&format!("/v1/nodes/{n}")).await.1;
+        assert_eq!(node["provision_state"], "inspect wait", "{n}");
+        assert_eq!(node["power_state"], "power on", "the ramdisk is booting");
+        assert_eq!(s.get(&format!("/v1/nodes/{n}/management/boot_device")).await.1["boot_device"], "pxe");
+    }
+    // A report for nobody, and malformed reports, change nothing.
+    let stranger = json!({"inventory": {"interfaces": [{"mac_address": "52:54:00:99:99:99"}], "cpu": {"architecture": "x86_64"}}});
+    assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(stranger)).await.0, 404);
+    assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(json!({"inventory": {"interfaces": []}}))).await.0, 400);
+    assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(json!({"no": "inventory"}))).await.0, 400);
+    assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(json!({"inventory": {"interfaces": [{"name": "eth0"}]}}))).await.0, 400);
+    assert_eq!(s.call_at("1.50", M::POST, "/v1/continue_inspection", Some(dell.clone())).await.0, 404, "only 1.1 and 1.84+");
+    assert_eq!(s.get("/v1/nodes/dell").await.1["provision_state"], "inspect wait");
+
+    // The Dell by BMC address at 1.84: the answer is {node, config} with the agent token.
+    let (st, b) = s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(dell.clone())).await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(b["node"]["uuid"], dell_node["uuid"]);
+    assert!(b["config"]["agent_token"].as_str().is_some_and(|t| t.len() >= 32), "{b}");
+    // The KVM by node_uuid at 1.1 (no version header, as IPA and the inspector protocol send).
+    let url = format!("{}/v1/continue_inspection?node_uuid={}", s.url, kvm_node["uuid"].as_str().unwrap());
+    let r = s.client.post(&url).json(&kvm).send().await.unwrap();
+    assert_eq!(r.status(), 404, "node_uuid needs 1.84");
+    let r = s.client.post(format!("{}/v1/continue_inspection", s.url)).json(&kvm).send().await.unwrap();
+    assert_eq!(r.status(), 404, "the KVM's MACs are not ports and its BMC address is 0.0.0.0");
+    let (st, b) = s.call_at("1.84", M::POST, &format!("/v1/continue_inspection?node_uuid={}", kvm_node["uuid"].as_str().unwrap()), Some(kvm.clone())).await;
+    assert_eq!(st, 202, "{b}");
+
+    for (name, doc) in [("dell", &dell), ("kvm", &kvm)] {
+        let mut n = Value::Null;
+        for _ in 0..300 {
+            n = s.get(&format!("/v1/nodes/{name}")).await.1;
+            if n["provision_state"] != "inspect wait" && n["provision_state"] != "inspecting" && n["reservation"].is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(n["provision_state"], "manageable", "{name}: {}", n["last_error"]);
+        assert_eq!(n["properties"]["cpu_arch"], doc["inventory"]["cpu"]["architecture"], "{name}");
+        assert_eq!(n["power_state"], "power off", "{name}: powered off at the end");
+        assert!(n["inspection_finished_at"].is_string());
+        assert!(n["driver_internal_info"].get("lookup_bmc_addresses").is_none(), "lookup cache cleared");
+        // Only the PXE interface became a port (add_ports = pxe), marked PXE-enabled.
+        let (_, ports) = s.get(&format!("/v1/nodes/{name}/ports/detail")).await;
+        let pxe = doc["inventory"]["boot"]["pxe_interface"].as_str().unwrap().to_lowercase();
+        let got: Vec<(String, bool)> = ports["ports"].as_array().unwrap().iter().map(|p| (p["address"].as_str().unwrap().to_string(), p["pxe_enabled"].as_bool().unwrap())).collect();
+        assert_eq!(got, vec![(pxe, true)], "{name}");
+        // The report is kept and served back (without logs).
+        let (st, stored) = s.get_at(&format!("/v1/nodes/{name}/inventory"), "1.84").await;
+        assert_eq!(st, 200);
+        assert_eq!(stored["inventory"], doc["inventory"], "{name}");
+        assert!(stored["plugin_data"]["valid_interfaces"].is_object());
+        assert!(stored["plugin_data"].get("logs").is_none());
+    }
+    // A second report for a node no longer waiting is refused.
+    assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(dell.clone())).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_ramdisk_error_fails_inspection_and_oversized_reports_are_refused() {
+    use reqwest::Method as M;
+    let cfg = ConductorConfig { node_locked_retry_interval: Duration::from_millis(20), ..Default::default() };
+    let s = start_api(cfg, ferric_api::ApiConfig { preview_max_minor: Some(115), max_inspection_bytes: 64 * 1024, ..Default::default() }).await;
+    let (_, n) = s.call_at("1.84", M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "e", "inspect_interface": "agent"}))).await;
+    let u = n["uuid"].as_str().unwrap().to_string();
+    for target in ["manage", "inspect"] {
+        s.call_at("1.84", M::PUT, "/v1/nodes/e/states/provision", Some(json!({"target": target}))).await;
+        for _ in 0..200 {
+            if s.get("/v1/nodes/e").await.1["reservation"].is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let big = json!({"inventory": {"interfaces": [{"mac_address": "52:54:00:00:00:01"}]}, "logs": "x".repeat(100_000)});
+    let (st, b) = s.call_at("1.84", M::POST, &format!("/v1/continue_inspection?node_uuid={u}"), Some(big)).await;
+    assert_eq!((st, fault(&b).contains("larger than")), (413, true));
+    assert_eq!(s.get("/v1/nodes/e").await.1["provision_state"], "inspect wait");
+    let report = json!({"inventory": {"interfaces": [{"name": "eth0", "mac_address": "52:54:00:00:00:01"}], "cpu": {"architecture": "x86_64"}}, "error": "the disks are gone"});
+    let (st, _) = s.call_at("1.84", M::POST, &format!("/v1/continue_inspection?node_uuid={u}"), Some(report)).await;
+    assert_eq!(st, 202);
+    let mut node = Value::Null;
+    for _ in 0..300 {
+        node = s.get("/v1/nodes/e").await.1;
+        if node["provision_state"] == "inspect failed" && node["reservation"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(node["provision_state"], "inspect failed");
+    assert_eq!(node["last_error"], "Failed to finish inspection: Ramdisk reported error: the disks are gone");
+    assert_eq!(node["power_state"], "power off");
+    let (_, hist) = s.get_at("/v1/nodes/e/history", "1.84").await;
+    let events: Vec<&str> = hist["history"].as_array().unwrap().iter().filter_map(|h| h["event"].as_str()).collect();
+    assert!(events.iter().any(|e| e.contains("Ramdisk reported error")), "{hist}");
+}

@@ -46,7 +46,16 @@ impl Conductor {
                 let msg = abort_message(from, &task.node.uuid);
                 match from {
                     // Ironic journals these two aborts: inspection as an error, rescue as news.
-                    S::InspectWait => self.record_error(&mut task, history::INTROSPECTION, msg),
+                    S::InspectWait => {
+                        self.record_error(&mut task, history::INTROSPECTION, msg);
+                        // The ramdisk is no longer wanted: forget the lookup data, power off.
+                        task.node.driver_internal_info.remove(crate::inspection::LOOKUP_CACHE);
+                        if !task.node.disable_power_off {
+                            if let Ok(state) = driver.power.set_power_state(&task.node, ferric_core::PowerState::Off, None).await {
+                                task.node.power_state = Some(state);
+                            }
+                        }
+                    }
                     S::RescueWait => {
                         let since = task.node.provision_updated_at;
                         let text = "By request, the rescue operation was aborted.";
@@ -184,7 +193,11 @@ impl Conductor {
                         task.node.inspection_started_at = None;
                         self.fire(task, Event::Done, None)
                     }
-                    Outcome::Wait => self.fire(task, Event::Wait, None),
+                    Outcome::Wait => {
+                        // In-band: boot the ramdisk, then wait for its report.
+                        self.boot_for_inspection(task, driver).await?;
+                        self.fire(task, Event::Wait, None)
+                    }
                 }
             }
             Event::Provide => self.clean(task, driver, None).await,

@@ -14,6 +14,7 @@
 
 mod allocations;
 mod flows;
+pub mod inspection;
 pub mod periodic;
 mod templates;
 
@@ -47,6 +48,10 @@ pub struct ConductorConfig {
     pub check_timeouts_interval: Duration,
     /// How often this conductor refreshes its registration.
     pub heartbeat_interval: Duration,
+    /// Inspection processing hooks and their options (`[inspector]hooks`, `add_ports`, ...).
+    pub inspection: ferric_core::inspection::HookConfig,
+    /// `[inspector]power_off`: power the machine off when inspection ends.
+    pub power_off_after_inspection: bool,
     /// `[conductor]node_history`: journal errors and noteworthy events per node.
     pub node_history: bool,
     /// `[conductor]node_history_max_entries`: entries kept per node (the oldest go first).
@@ -70,6 +75,8 @@ impl Default for ConductorConfig {
             service_callback_timeout: Duration::from_secs(1800),
             check_timeouts_interval: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(10),
+            inspection: ferric_core::inspection::HookConfig::default(),
+            power_off_after_inspection: true,
             node_history: true,
             node_history_max_entries: 300,
         }

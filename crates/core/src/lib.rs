@@ -4,6 +4,7 @@
 //! passed in by callers where it matters, no threads) and knows nothing of HTTP or SQL.
 
 pub mod fsm;
+pub mod inspection;
 pub mod model;
 pub mod states;
 pub mod validate;

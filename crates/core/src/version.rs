@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 83;
+pub const MAX_MINOR: u16 = 84;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -154,6 +154,7 @@ pub mod feature {
     pub const NODE_HISTORY: u16 = 78;
     pub const NODE_INVENTORY: u16 = 81;
     pub const SHARD: u16 = 82;
+    pub const CONTINUE_INSPECTION: u16 = 84;
     pub const PARENT_NODE: u16 = 83;
     pub const FIRMWARE_INTERFACE: u16 = 86;
     pub const SERVICE: u16 = 87;

@@ -12,7 +12,7 @@ pub fn hardware_type() -> HardwareType {
     s.insert("console", vec!["fake", "no-console"]);
     s.insert("deploy", vec!["fake"]);
     s.insert("firmware", vec!["fake", "no-firmware"]);
-    s.insert("inspect", vec!["fake", "no-inspect"]);
+    s.insert("inspect", vec!["fake", "agent", "no-inspect"]);
     s.insert("management", vec!["fake"]);
     s.insert("network", vec!["noop"]);
     s.insert("power", vec!["fake"]);
@@ -33,6 +33,7 @@ pub fn register(impls: &mut Implementations) {
             m.insert(noop_name(kind), Arc::new(No { kind }) as Arc<dyn GenericInterface>);
         }
     }
+    impls.generic.entry("inspect").or_default().insert("agent", Arc::new(crate::agent::AgentInspect));
     for kind in ["network", "storage"] {
         impls.generic.entry(kind).or_default().insert("noop", Arc::new(Fake { kind }));
     }

@@ -7,6 +7,7 @@
 //! Architecture invariant: drivers know nodes (core types) and their BMCs, but not the store,
 //! HTTP or the state machine; they report outcomes and the conductor applies them.
 
+pub mod agent;
 pub mod fake;
 
 use ferric_core::{Dict, Node, PowerState};

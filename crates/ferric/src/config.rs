@@ -10,6 +10,60 @@ pub struct Config {
     pub server: Server,
     pub conductor: Conductor,
     pub api: Api,
+    pub inspector: Inspector,
+}
+
+/// `[inspector]`: in-band inspection processing, with Ironic's option names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Inspector {
+    /// Comma-separated processing hooks, run in this order.
+    pub hooks: String,
+    /// `pxe`, `active`, `all` or `disabled`.
+    pub add_ports: String,
+    /// `all`, `present` or `added`.
+    pub keep_ports: String,
+    pub update_pxe_enabled: bool,
+    /// Power the machine off when inspection ends.
+    pub power_off: bool,
+    /// Largest inspection report accepted, in bytes.
+    pub max_report_bytes: usize,
+}
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Inspector {
+            hooks: ferric_core::inspection::DEFAULT_HOOKS.join(","),
+            add_ports: "pxe".into(),
+            keep_ports: "all".into(),
+            update_pxe_enabled: true,
+            power_off: true,
+            max_report_bytes: ferric_api::ApiConfig::default().max_inspection_bytes,
+        }
+    }
+}
+
+impl Inspector {
+    pub fn hook_config(&self) -> Result<ferric_core::inspection::HookConfig, String> {
+        use ferric_core::inspection::{AddPorts, HookConfig, KeepPorts};
+        let add_ports = match self.add_ports.as_str() {
+            "pxe" => AddPorts::Pxe,
+            "active" => AddPorts::Active,
+            "all" => AddPorts::All,
+            "disabled" => AddPorts::Disabled,
+            other => return Err(format!("[inspector] add_ports: unknown value {other:?} (pxe, active, all, disabled)")),
+        };
+        let keep_ports = match self.keep_ports.as_str() {
+            "all" => KeepPorts::All,
+            "present" => KeepPorts::Present,
+            "added" => KeepPorts::Added,
+            other => return Err(format!("[inspector] keep_ports: unknown value {other:?} (all, present, added)")),
+        };
+        let hooks = self.hooks.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+        let cfg = HookConfig { hooks, add_ports, keep_ports, update_pxe_enabled: self.update_pxe_enabled };
+        cfg.validate().map_err(|e| format!("[inspector] hooks: {e}"))?;
+        Ok(cfg)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +110,7 @@ pub struct Api {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { server: Server::default(), conductor: Conductor::default(), api: Api::default() }
+        Config { server: Server::default(), conductor: Conductor::default(), api: Api::default(), inspector: Inspector::default() }
     }
 }
 
@@ -145,10 +199,12 @@ impl Config {
         toml::Value::Table(doc).try_into().map_err(|e| format!("invalid configuration: {e}"))
     }
 
-    pub fn conductor_config(&self) -> ferric_conductor::ConductorConfig {
+    pub fn conductor_config(&self) -> Result<ferric_conductor::ConductorConfig, String> {
         use std::time::Duration;
         let c = &self.conductor;
-        ferric_conductor::ConductorConfig {
+        Ok(ferric_conductor::ConductorConfig {
+            inspection: self.inspector.hook_config()?,
+            power_off_after_inspection: self.inspector.power_off,
             host: c.host.clone(),
             conductor_group: c.conductor_group.clone(),
             workers: c.workers,
@@ -165,7 +221,7 @@ impl Config {
             heartbeat_interval: Duration::from_secs(c.heartbeat_interval),
             node_history: c.node_history,
             node_history_max_entries: c.node_history_max_entries,
-        }
+        })
     }
 
     pub fn api_config(&self) -> ferric_api::ApiConfig {
@@ -177,6 +233,7 @@ impl Config {
             ramdisk_endpoints: a.ramdisk_endpoints,
             ramdisk_heartbeat_timeout: a.ramdisk_heartbeat_timeout,
             preview_max_minor: None,
+            max_inspection_bytes: self.inspector.max_report_bytes,
         }
     }
 }
@@ -200,6 +257,18 @@ mod tests {
         assert_eq!(c.conductor.workers, 9);
         assert_eq!(c.api.public_url.as_deref(), Some("http://bm.example:6385"));
         assert_eq!(c.api.max_limit, 1000);
+    }
+
+    #[test]
+    fn inspector_options_are_checked() {
+        let c = Config::load(None, vec![("FERRIC_INSPECTOR__ADD_PORTS".into(), "all".into())]).unwrap();
+        let h = c.conductor_config().unwrap().inspection;
+        assert_eq!(h.add_ports, ferric_core::inspection::AddPorts::All);
+        assert_eq!(h.hooks, ["ramdisk-error", "validate-interfaces", "ports", "architecture"]);
+        let bad = Config::load(None, vec![("FERRIC_INSPECTOR__HOOKS".into(), "ports,bogus".into())]).unwrap();
+        assert!(bad.conductor_config().unwrap_err().contains("bogus"));
+        let bad = Config::load(None, vec![("FERRIC_INSPECTOR__KEEP_PORTS".into(), "some".into())]).unwrap();
+        assert!(bad.conductor_config().is_err());
     }
 
     #[test]
