@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Create the Python virtualenvs used by the conformance harness. Idempotent.
 #
-# Usage: conformance/setup.sh [clients] [tempest] [ironic] [--force]
-#   (no venv names = clients tempest)
+# Usage: conformance/setup.sh [clients] [tempest] [ironic] [ipa] [--force]
+#   (no venv names = clients tempest; ironic and ipa only when named)
 #
 #   clients : python-ironicclient 6.3.0 (the `baremetal` CLI) + openstacksdk 4.22.0
 #   tempest : tempest 47.0.0 + ironic-tempest-plugin 3.2.0
 #   ironic  : OpenStack Ironic 39.0.0 (reference server, see ironic_reference.sh)
+#   ipa     : ironic-python-agent 13.0.0 (its client code, for ipa_fake_agent.py)
 #
 # Environment:
 #   FERRIC_VENV_DIR          where the venvs live (default <repo>/.venv-conformance)
@@ -27,7 +28,7 @@ FORCE=0
 WANT=()
 for a in "$@"; do
   case "$a" in
-    clients|tempest|ironic) WANT+=("$a") ;;
+    clients|tempest|ironic|ipa) WANT+=("$a") ;;
     --force) FORCE=1 ;;
     -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$a'" >&2; exit 2 ;;
@@ -53,6 +54,7 @@ reqs_for() {
     clients) echo "python-ironicclient==6.3.0 openstacksdk==4.22.0" ;;
     tempest) echo "tempest==47.0.0 ironic-tempest-plugin==3.2.0" ;;
     ironic)  echo "ironic==39.0.0" ;;
+    ipa)     echo "ironic-python-agent==13.0.0" ;;
   esac
 }
 check_for() {   # an entry point that must exist once installed
@@ -60,6 +62,7 @@ check_for() {   # an entry point that must exist once installed
     clients) echo "bin/baremetal" ;;
     tempest) echo "bin/tempest" ;;
     ironic)  echo "bin/ironic" ;;
+    ipa)     echo "bin/ironic-python-agent" ;;
   esac
 }
 
@@ -68,7 +71,7 @@ ensure_venv() {
   reqs="$(reqs_for "$name")"
   cons="$HERE/requirements/constraints-$name.txt"
   if [ "${FERRIC_NO_CONSTRAINTS:-0}" = 1 ] || [ ! -f "$cons" ]; then cons=""; fi
-  want_stamp="$( { echo "py=$PYVER"; echo "reqs=$reqs"; [ -n "$cons" ] && cat "$cons"; } | sha256sum | cut -c1-16)"
+  want_stamp="$( { echo "py=$PYVER"; echo "reqs=$reqs"; if [ -n "$cons" ]; then cat "$cons"; fi; } | sha256sum | cut -c1-16)"
   stamp="$dir/.ferric-stamp"
   if [ "$FORCE" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] \
      && [ -x "$dir/$(check_for "$name")" ]; then
@@ -101,5 +104,6 @@ for v in "${WANT[@]}"; do
     clients) log "baremetal CLI : $VENV_DIR/clients/bin/baremetal" ;;
     tempest) log "tempest       : $VENV_DIR/tempest/bin/tempest" ;;
     ironic)  log "ironic        : $VENV_DIR/ironic/bin/ironic" ;;
+    ipa)     log "ipa python    : $VENV_DIR/ipa/bin/python" ;;
   esac
 done

@@ -729,7 +729,7 @@ async fn delete(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): 
     }
     let available_ok = n.provision_state == ProvisionState::Available && s.conductor.config().allow_deleting_available_nodes;
     if !n.maintenance && !n.provision_state.delete_allowed() && !available_ok {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::conflict(format!(
             "Can not delete node \"{}\" while it is in provision state \"{}\". Valid provision states to start deletion are: \"available\", \"enroll\", \"manageable\", \"adopt failed\" (or any state in maintenance mode)",
             n.uuid, n.provision_state
         )));

@@ -227,7 +227,7 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
     let node = s.store().get_node(&id).await.map_err(|_| ApiError::not_found(format!("Node {id} could not be found.")))?;
     let stored = node.driver_internal_info.get(TOKEN_KEY).and_then(Value::as_str).unwrap_or("");
     if stored.is_empty() || !same_token(stored, &token) {
-        return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "Invalid or missing agent token received."));
+        return Err(ApiError::bad_request("Invalid or missing agent token received."));
     }
     if !node.provision_state.lookup_allowed() {
         return Err(ApiError::conflict(format!(

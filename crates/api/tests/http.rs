@@ -285,7 +285,7 @@ async fn the_provision_life_cycle_over_http() {
     assert_eq!(s.settle("life").await["power_state"], "power on");
     assert_eq!(go("active").await["provision_state"], "active");
     let (st, b) = s.delete("/v1/nodes/life").await;
-    assert_eq!(st, 400, "an active node cannot be deleted: {b}");
+    assert_eq!(st, 409, "an active node cannot be deleted (InvalidState is a Conflict): {b}");
     assert_eq!(go("deleted").await["provision_state"], "available");
     let (st, st_body) = s.get("/v1/nodes/life/states").await;
     assert_eq!(st, 200);
@@ -1084,6 +1084,29 @@ async fn continue_inspection_processes_real_reports() {
     }
     // A second report for a node no longer waiting is refused.
     assert_eq!(s.call_at("1.84", M::POST, "/v1/continue_inspection", Some(dell.clone())).await.0, 404);
+
+    // Inspecting again: the power-off and the new start wiped the old agent token and URL, so
+    // the freshly booted ramdisk gets a new token at lookup, not "******".
+    let uuid = dell_node["uuid"].as_str().unwrap();
+    let (_, first) = s.get_at(&format!("/v1/nodes/{uuid}"), "1.84").await;
+    assert!(first["driver_internal_info"].get("agent_url").is_none());
+    s.call_at("1.84", M::PUT, "/v1/nodes/dell/states/provision", Some(json!({"target": "inspect"}))).await;
+    for _ in 0..200 {
+        if s.get("/v1/nodes/dell").await.1["provision_state"] == "inspect wait" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (st, l) = s.get_at(&format!("/v1/lookup?node_uuid={uuid}"), "1.84").await;
+    assert_eq!(st, 200);
+    let token = l["config"]["agent_token"].as_str().unwrap().to_string();
+    assert_ne!(token, "******", "a new ramdisk run gets a new token");
+    let (_, again) = s.get_at(&format!("/v1/lookup?node_uuid={uuid}"), "1.84").await;
+    assert_eq!(again["config"]["agent_token"], "******", "handed out once");
+    let hb = |t: &str| json!({"callback_url": "http://192.0.2.9:9999", "agent_token": t, "agent_version": "13.0.0"});
+    let (st, b) = s.call_at("1.84", M::POST, &format!("/v1/heartbeat/{uuid}"), Some(hb("wrong"))).await;
+    assert_eq!((st, fault(&b).as_str()), (400, "Invalid or missing agent token received."));
+    assert_eq!(s.call_at("1.84", M::POST, &format!("/v1/heartbeat/{uuid}"), Some(hb(&token))).await.0, 202);
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ impl Conductor {
                         task.node.driver_internal_info.remove(crate::inspection::LOOKUP_CACHE);
                         if !task.node.disable_power_off {
                             if let Ok(state) = driver.power.set_power_state(&task.node, ferric_core::PowerState::Off, None).await {
-                                task.node.power_state = Some(state);
+                                task.node.set_power_state(state);
                             }
                         }
                     }
@@ -87,6 +87,9 @@ impl Conductor {
             return Err(e);
         }
         task.node.last_error = None;
+        if matches!(verb, Event::Provide | Event::Clean | Event::Deploy | Event::Rebuild | Event::Delete | Event::Service) {
+            task.node.wipe_token_and_url();
+        }
         if let Err(e) = self.save(&mut task).await {
             self.finish(task).await;
             return Err(e);
@@ -178,7 +181,7 @@ impl Conductor {
                 let state = driver.power.get_power_state(&task.node).await.map_err(|e| {
                     ConductorError::Driver(format!("Failed to get power state for node {}. Error: {e}", task.node.uuid))
                 })?;
-                task.node.power_state = Some(state);
+                task.node.set_power_state(state);
                 self.fire(task, Event::Done, None)
             }
             Event::Inspect => {

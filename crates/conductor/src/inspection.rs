@@ -22,6 +22,7 @@ impl Conductor {
     /// the next boot device, then power on (or reboot if it is on), as Ironic's managed
     /// inspection does.
     pub(crate) async fn boot_for_inspection(&self, task: &mut Task, driver: &Driver) -> CResult<()> {
+        task.node.wipe_token_and_url();
         let bmcs = ferric_drivers::agent::bmc_addresses(&task.node);
         task.node.driver_internal_info.insert(LOOKUP_CACHE.into(), serde_json::json!(bmcs));
         driver.management.set_boot_device(&task.node, "pxe", false).await?;
@@ -30,7 +31,8 @@ impl Conductor {
         }
         let current = driver.power.get_power_state(&task.node).await?;
         let target = if current == PowerState::On { PowerState::Rebooting } else { PowerState::On };
-        task.node.power_state = Some(driver.power.set_power_state(&task.node, target, None).await?);
+        let state = driver.power.set_power_state(&task.node, target, None).await?;
+        task.node.set_power_state(state);
         Ok(())
     }
 
@@ -40,7 +42,7 @@ impl Conductor {
             return;
         }
         match driver.power.set_power_state(&task.node, PowerState::Off, None).await {
-            Ok(state) => task.node.power_state = Some(state),
+            Ok(state) => task.node.set_power_state(state),
             Err(e) => tracing::warn!(node = %task.node.uuid, error = %e, "could not power off after inspection"),
         }
     }
@@ -195,6 +197,7 @@ impl Conductor {
             }
         }
         task.node.properties = outcome.properties;
+        task.node.wipe_token_and_url();
         plugin_data.remove("logs");
         store.save_inventory(&task.node.uuid, inventory.clone(), Value::Object(plugin_data)).await?;
         task.node.inspection_finished_at = Some(now());

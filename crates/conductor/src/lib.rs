@@ -400,7 +400,7 @@ impl Conductor {
                             ferric_core::model::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string().into(),
                         );
                     }
-                    task.node.power_state = Some(state);
+                    task.node.set_power_state(state);
                 }
                 Err(e) => {
                     // Ironic's `node_power_action` names no event type: it is recorded as UNKNOWN.

@@ -207,6 +207,35 @@ impl Default for Node {
 }
 
 impl Node {
+    /// Forget the agent's token and address: a new ramdisk run gets a new token (Ironic's
+    /// `wipe_token_and_url`, at the start of inspection, cleaning and deployment).
+    pub fn wipe_token_and_url(&mut self) {
+        for k in ["agent_secret_token", "agent_secret_token_pregenerated", "agent_url", "agent_verify_ca"] {
+            self.driver_internal_info.remove(k);
+        }
+    }
+
+    /// What a power-off invalidates (Ironic's `wipe_internal_info_on_power_off`): the agent's
+    /// address and, unless pre-generated, its token.
+    pub fn wipe_internal_info_on_power_off(&mut self) {
+        let pregenerated = self.driver_internal_info.get("agent_secret_token_pregenerated").and_then(|v| v.as_bool()) == Some(true);
+        let mut keys = vec!["agent_url", "agent_cached_deploy_steps", "agent_cached_clean_steps", "agent_verify_ca", "agent_start_attempted"];
+        if !pregenerated {
+            keys.push("agent_secret_token");
+        }
+        for k in keys {
+            self.driver_internal_info.remove(k);
+        }
+    }
+
+    /// Record a power state read from or set on the BMC, wiping what a power-off invalidates.
+    pub fn set_power_state(&mut self, state: PowerState) {
+        if state == PowerState::Off {
+            self.wipe_internal_info_on_power_off();
+        }
+        self.power_state = Some(state);
+    }
+
     /// Apply a state-machine transition the way Ironic's task manager records it.
     pub fn apply_transition(&mut self, t: crate::fsm::Transition, at: Timestamp) {
         self.provision_state = t.to;
