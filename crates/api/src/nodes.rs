@@ -39,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{node}/management/indicators/{indicator}", get(get_indicator).put(set_indicator))
         .route("/nodes/{node}/children", get(children))
         .route("/nodes/{node}/firmware", get(list_firmware))
-        .route("/nodes/{node}/vmedia", get(get_vmedia).post(attach_vmedia).delete(detach_vmedia))
+        .route("/nodes/{node}/vmedia", get(get_vmedia).post(attach_vmedia).delete(detach_vmedia).fallback(other_vmedia))
         .route("/nodes/{node}/bios", get(list_bios))
         .route("/nodes/{node}/bios/{name}", get(show_bios))
         .route("/nodes/{node}/traits", get(list_traits).put(set_traits).delete(remove_traits))
@@ -1545,6 +1545,14 @@ fn vmedia_gate(v: Version) -> ApiResult<()> {
 /// Reading virtual media comes with API 1.93; until then the path has no GET.
 async fn get_vmedia() -> ApiError {
     ApiError::not_found("The resource could not be found.")
+}
+
+/// Other methods: the path does not exist before 1.89 (404, as Ironic's lookup), then 405.
+async fn other_vmedia(ApiVersion(v): ApiVersion) -> ApiError {
+    match vmedia_gate(v) {
+        Err(e) => e,
+        Ok(()) => ApiError::method_not_allowed("The method is not allowed for this resource."),
+    }
 }
 
 /// `POST /v1/nodes/{node}/vmedia` (API 1.89), 204 once the conductor took the work; how it

@@ -313,6 +313,9 @@ async fn virtual_media_with_fake_hardware_fails_as_in_ironic() {
     assert_eq!(s.post("1.88", "/v1/nodes/vm/vmedia", body.clone()).await.0, 404);
     assert_eq!(s.delete("1.88", "/v1/nodes/vm/vmedia").await.0, 404);
     assert_eq!(s.get("1.89", "/v1/nodes/vm/vmedia").await.0, 404, "reading vmedia is 1.93");
+    // Other methods: no such path before 1.89 (tempest's enforcement test PUTs), then 405.
+    assert_eq!(s.put("1.88", "/v1/nodes/vm/vmedia", body.clone()).await.0, 404);
+    assert_eq!(s.put("1.89", "/v1/nodes/vm/vmedia", body.clone()).await.0, 405);
 
     let bad = [
         (json!({"device_type": "CDROM", "image_url": "http://image"}), "Schema error for vmedia: 'CDROM' is not one of ['disk', 'cdrom', 'floppy']"),
