@@ -100,6 +100,10 @@ async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): 
 }
 
 async fn find(s: &AppState, ident: &str) -> ApiResult<Allocation> {
+    crate::json_ext::lookup(ident, |i| async move { find_exact(s, &i).await }).await
+}
+
+async fn find_exact(s: &AppState, ident: &str) -> ApiResult<Allocation> {
     match s.store().get_allocation(ident).await {
         Ok(a) => Ok(a),
         Err(ferric_store::StoreError::NotFound { .. }) => Err(ApiError::not_found(format!("Allocation {ident} could not be found."))),

@@ -75,7 +75,17 @@ async fn find(s: &AppState, id: &str) -> ApiResult<Chassis> {
     Ok(s.store().get_chassis(id).await?)
 }
 
+/// Showing and deleting take a UUID only (Ironic's `args.uuid`); a name, or a UUID with `.json`
+/// from 1.91 on, is a 400.
+fn uuid_arg(id: &str) -> ApiResult<()> {
+    if !validate::is_uuid_like(id) {
+        return Err(ApiError::bad_request(format!("Expected UUID for chassis_uuid: {id}")));
+    }
+    Ok(())
+}
+
 async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    uuid_arg(&id)?;
     let fields = wire::parse_fields(q.get("fields"), v, FIELDS)?;
     Ok(Json(wire::select(chassis_json(&find(&s, &id).await?, &b), &fields)))
 }
@@ -112,6 +122,9 @@ async fn create(State(s): State<AppState>, BaseUrl(b): BaseUrl, JsonBody(body): 
 }
 
 async fn patch(State(s): State<AppState>, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    if !validate::is_uuid_like(&id) {
+        return Err(ApiError::bad_request(format!("Schema error: '{id}' is not a 'uuid'")));
+    }
     let current = find(&s, &id).await?;
     let roots = wire::patched_roots(&body);
     for r in &roots {
@@ -130,6 +143,7 @@ async fn patch(State(s): State<AppState>, BaseUrl(b): BaseUrl, Path(id): Path<St
 }
 
 async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    uuid_arg(&id)?;
     let c = find(&s, &id).await?;
     if s.store().delete_chassis(&c.uuid).await? > 0 {
         return Err(ApiError::bad_request(format!("Chassis {} contains nodes.", c.uuid)));

@@ -68,6 +68,10 @@ async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): 
 
 /// A template by UUID or name (Ironic's `get_rpc_deploy_template`).
 async fn find(s: &AppState, ident: &str) -> ApiResult<DeployTemplate> {
+    crate::json_ext::lookup(ident, |i| async move { find_exact(s, &i).await }).await
+}
+
+async fn find_exact(s: &AppState, ident: &str) -> ApiResult<DeployTemplate> {
     if !validate::is_uuid_like(ident) && !validate::is_valid_logical_name(ident) {
         return Err(ApiError::bad_request(format!("Expected a logical name or UUID but received {ident}.")));
     }

@@ -110,7 +110,7 @@ impl From<ConductorError> for ApiError {
             ConductorError::NotFound { .. } => ApiError::not_found(msg),
             ConductorError::NodeLocked { .. } => ApiError { locked: true, ..ApiError::conflict(msg) },
             ConductorError::Conflict(_) => ApiError::conflict(msg),
-            ConductorError::NoFreeWorker => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
+            ConductorError::NoFreeWorker | ConductorError::TemporaryFailure(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
             ConductorError::InvalidState { .. } | ConductorError::Invalid(_) | ConductorError::InMaintenance(_) => {
                 ApiError::bad_request(msg)
             }

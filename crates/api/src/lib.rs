@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod history;
 mod inventory;
+mod json_ext;
 mod nodes;
 mod ports;
 mod ramdisk;
@@ -150,7 +151,8 @@ async fn openstack_headers(State(state): State<AppState>, mut req: Request, next
     let mut resp = match negotiated {
         Ok(v) => {
             req.extensions_mut().insert(ApiVersion(v));
-            let mut r = next.run(req).await;
+            let stripped = req.extensions().get::<json_ext::Stripped>().map(|s| s.0.clone());
+            let mut r = json_ext::scope(stripped, next.run(req)).await;
             r.headers_mut().insert("x-openstack-ironic-api-version", hv(&v.to_string()));
             r.headers_mut().insert("openstack-api-version", hv(&format!("baremetal {v}")));
             r
@@ -264,14 +266,15 @@ fn default_to_v1(mut req: Request) -> Request {
 }
 
 /// Serve the API until `shutdown` resolves. Trailing slashes are trimmed before routing, as
-/// Ironic accepts both `/v1/ports` and `/v1/ports/`.
+/// Ironic accepts both `/v1/ports` and `/v1/ports/`; so is a trailing `.json` below API 1.91
+/// ([`json_ext`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use tower::{Layer, ServiceExt};
-    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app.map_request(default_to_v1));
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app.map_request(|r| json_ext::strip(default_to_v1(r))));
     axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
 }
 

@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/nodes/{node}/management/indicators", get(list_indicators))
         .route("/nodes/{node}/management/indicators/{indicator}", get(get_indicator).put(set_indicator))
         .route("/nodes/{node}/children", get(children))
+        .route("/nodes/{node}/firmware", get(list_firmware))
+        .route("/nodes/{node}/vmedia", get(get_vmedia).post(attach_vmedia).delete(detach_vmedia).fallback(other_vmedia))
         .route("/nodes/{node}/bios", get(list_bios))
         .route("/nodes/{node}/bios/{name}", get(show_bios))
         .route("/nodes/{node}/traits", get(list_traits).put(set_traits).delete(remove_traits))
@@ -201,8 +203,13 @@ fn node_summary(n: &Node, v: Version, base: &str) -> Value {
     Value::Object(m)
 }
 
-/// Look a node up by UUID, or by name from 1.5 on.
+/// Look a node up by UUID, or by name from 1.5 on (and by `ident.json` when the request's
+/// `.json` was stripped from `ident`, see `json_ext`).
 pub async fn find(state: &AppState, ident: &str, v: Version) -> ApiResult<Node> {
+    crate::json_ext::lookup(ident, |i| async move { find_exact(state, &i, v).await }).await
+}
+
+async fn find_exact(state: &AppState, ident: &str, v: Version) -> ApiResult<Node> {
     if !validate::is_uuid_like(ident) && !v.at_least(f::NODE_NAME) {
         return Err(ApiError::not_found(format!("Node {ident} could not be found.")));
     }
@@ -794,6 +801,16 @@ async fn set_power(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
 
 async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
     let target = body.get("target").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("Missing argument: \"target\""))?;
+    // `service_steps` is type-checked with the other arguments, its steps only once the verb
+    // is known to be `service` at 1.87 or later (as Ironic's `_check_service_steps`).
+    let service_steps = match body.get("service_steps") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(a.clone()),
+        Some(other) => {
+            let shown = other.as_str().map(str::to_string).unwrap_or_else(|| ferric_core::validate::py_repr(other));
+            return Err(ApiError::bad_request(format!("Expected types <class 'NoneType'>, <class 'list'> for service_steps: {shown}")));
+        }
+    };
     let n = find(&s, &id, v).await?;
     let verb = fsm::verb_for_target(target).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -809,8 +826,7 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         (_, Event::Clean) => f::MANUAL_CLEAN,
         (_, Event::Adopt) => f::ADOPT,
         (_, Event::Rescue | Event::Unrescue) => f::RESCUE,
-        (_, Event::Unhold) => f::UNHOLD,
-        (_, Event::Service) => f::SERVICE,
+        // `unhold` (1.85) and `service` (1.87) are gated below, after the state check.
         _ => 1,
     };
     if !v.at_least(min) {
@@ -848,7 +864,10 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         if !d.is_boolean() {
             return Err(ApiError::bad_request(format!("Invalid disable_ramdisk {d}: a boolean is expected")));
         }
-        if verb != Event::Clean {
+        if verb == Event::Service && !v.at_least(f::SERVICE_DISABLE_RAMDISK) {
+            return Err(ApiError::not_acceptable("disable_ramdisk is not acceptable in this API version"));
+        }
+        if verb != Event::Clean && verb != Event::Service {
             return Err(ApiError::bad_request("\"disable_ramdisk\" is only valid when setting target provision state to clean"));
         }
     }
@@ -863,10 +882,33 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         }
         check_configdrive(cd, v)?;
     }
+    // Ironic tests these after the state machine: a verb the node's state refuses is a 400
+    // (409 when the node is locked) whatever the version.
+    let has_service_steps = service_steps.as_ref().is_some_and(|s| !s.is_empty());
+    if verb == Event::Unhold && !v.at_least(f::UNHOLD) {
+        state_check(&n, verb)?;
+        return Err(ApiError::not_acceptable("Request not acceptable."));
+    }
+    if has_service_steps && verb != Event::Service {
+        state_check(&n, verb)?;
+        return Err(ApiError::bad_request("\"service_steps\" is only valid when setting target provision state to service"));
+    }
+    let service_steps = if verb == Event::Service {
+        state_check(&n, verb)?;
+        if !v.at_least(f::SERVICE) {
+            return Err(ApiError::not_acceptable("Request not acceptable."));
+        }
+        if !has_service_steps {
+            return Err(ApiError::bad_request("\"service_steps\" is required when setting target provision state to service"));
+        }
+        Some(check_service_steps(service_steps.as_deref().unwrap_or_default())?)
+    } else {
+        None
+    };
     let args = ProvisionArgs {
         clean_steps,
         deploy_steps: steps("deploy_steps")?,
-        service_steps: steps("service_steps")?,
+        service_steps,
         configdrive,
         rescue_password: body.get("rescue_password").and_then(Value::as_str).map(str::to_string),
         disable_ramdisk: body.get("disable_ramdisk").and_then(Value::as_bool),
@@ -882,6 +924,60 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
     }
     s.conductor.provision(&n.uuid, verb, args).await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
+}
+
+/// The state machine's verdict on `verb` for the node as read: Ironic's 400, or its 409 when
+/// the node is locked (the conductor checks again under the lock).
+fn state_check(n: &Node, verb: Event) -> ApiResult<()> {
+    if fsm::next_state(n.provision_state, verb).is_some() {
+        return Ok(());
+    }
+    Err(match &n.reservation {
+        Some(holder) => ApiError::node_locked(&n.uuid, holder),
+        None => ApiError::bad_request(format!(
+            "The requested action \"{verb}\" can not be performed on node \"{}\" while it is in state \"{}\".",
+            n.uuid, n.provision_state
+        )),
+    })
+}
+
+/// Ironic's `_STEPS_SCHEMA` for `service_steps`: objects with an `interface` of a servicing
+/// interface and a non-empty `step`; `args` an object. (Ironic answers 500 to a step without
+/// `interface` or `step`; ferric, 400.)
+fn check_service_steps(steps: &[Value]) -> ApiResult<Vec<Map<String, Value>>> {
+    const INTERFACES: &[&str] = &["vendor", "power", "management", "firmware", "deploy", "bios", "raid"];
+    const KEYS: &[&str] = &["interface", "step", "args", "order", "execute_on_child_nodes", "limit_child_node_execution"];
+    let invalid = |m: String| ApiError::bad_request(format!("Invalid service_steps: {m}"));
+    let repr = ferric_core::validate::py_repr;
+    steps
+        .iter()
+        .map(|step| {
+            let o = step.as_object().ok_or_else(|| invalid(format!("{} is not of type 'object'", repr(step))))?;
+            for key in ["interface", "step"] {
+                if !o.contains_key(key) {
+                    return Err(invalid(format!("'{key}' is a required property")));
+                }
+            }
+            let extra: Vec<String> = o.keys().filter(|k| !KEYS.contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
+            if !extra.is_empty() {
+                let verb = if extra.len() == 1 { "was" } else { "were" };
+                return Err(invalid(format!("Additional properties are not allowed ({} {verb} unexpected)", extra.join(", "))));
+            }
+            let iface = &o["interface"];
+            if !iface.as_str().is_some_and(|i| INTERFACES.contains(&i)) {
+                return Err(invalid(format!("{} is not one of {}", repr(iface), repr(&json!(INTERFACES)))));
+            }
+            match &o["step"] {
+                Value::String(st) if st.is_empty() => return Err(invalid("'' should be non-empty".into())),
+                Value::String(_) => {}
+                other => return Err(invalid(format!("{} is not of type 'string'", repr(other)))),
+            }
+            if let Some(a) = o.get("args").filter(|a| !a.is_object()) {
+                return Err(invalid(format!("{} is not of type 'object'", repr(a))));
+            }
+            Ok(o.clone())
+        })
+        .collect()
 }
 
 /// Ironic's configdrive rules: a URL, a base64 string, or (1.56+) an object to build one from.
@@ -1387,4 +1483,157 @@ async fn children(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(
         "children": uuids,
         "links": {"href": format!("{b}/v1/nodes/?parent_node={}", n.uuid), "rel": "children"},
     })))
+}
+
+// ------------------------------------------------------------------------------------- firmware
+
+/// Firmware component fields (Ironic's `api/schemas/v1/firmware.py`); the last three from 1.114.
+const FIRMWARE_FIELDS: &[&str] = &[
+    "created_at", "updated_at", "component", "initial_version", "current_version", "last_version_flashed", "vendor",
+    "model", "serial_number",
+];
+
+/// `GET /v1/nodes/{node}/firmware` (API 1.86): the node's firmware components. The fake
+/// firmware interface, like Ironic's, caches none, so the list is empty for fake-hardware.
+async fn list_firmware(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::FIRMWARE_INTERFACE) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    wire::only_params(&q, &["fields", "detail"])?;
+    if let Some(fields) = q.get("fields") {
+        // Ironic's `string_list`: lower-cased, blanks and repeats dropped.
+        let mut wanted: Vec<String> = Vec::new();
+        for name in fields.split(',').map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty()) {
+            if !wanted.contains(&name) {
+                wanted.push(name);
+            }
+        }
+        if let Some(bad) = wanted.iter().find(|f| !FIRMWARE_FIELDS.contains(&f.as_str())) {
+            let known = ferric_core::validate::py_repr(&json!(FIRMWARE_FIELDS));
+            return Err(ApiError::bad_request(format!("Schema error: '{bad}' is not one of {known}")));
+        }
+        let mut identity: Vec<&str> = wanted.iter().map(String::as_str).filter(|f| ["vendor", "model", "serial_number"].contains(f)).collect();
+        if !identity.is_empty() && !v.at_least(f::FIRMWARE_IDENTITY) {
+            identity.sort_unstable();
+            return Err(ApiError::bad_request(format!(
+                "Fields {} are not allowed in this API version. They require at least API version 1.{}.",
+                identity.join(", "),
+                f::FIRMWARE_IDENTITY
+            )));
+        }
+    }
+    if let Some(d) = q.get("detail") {
+        // Ironic's query schema wants a JSON boolean, which a query string never is.
+        return Err(ApiError::bad_request(format!("Schema error: {} is not of type 'boolean'", ferric_core::validate::py_repr(&json!(d)))));
+    }
+    find(&s, &id, v).await?;
+    Ok(Json(json!({"firmware": []})))
+}
+
+// ------------------------------------------------------------------------------------- vmedia
+
+/// Devices that make sense for virtual media (Ironic's `boot_devices.VMEDIA_DEVICES`).
+const VMEDIA_DEVICES: &[&str] = &["disk", "cdrom", "floppy"];
+
+fn vmedia_gate(v: Version) -> ApiResult<()> {
+    if !v.at_least(f::VMEDIA) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    Ok(())
+}
+
+/// Reading virtual media comes with API 1.93; until then the path has no GET.
+async fn get_vmedia() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}
+
+/// Other methods: the path does not exist before 1.89 (404, as Ironic's lookup), then 405.
+async fn other_vmedia(ApiVersion(v): ApiVersion) -> ApiError {
+    match vmedia_gate(v) {
+        Err(e) => e,
+        Ok(()) => ApiError::method_not_allowed("The method is not allowed for this resource."),
+    }
+}
+
+/// `POST /v1/nodes/{node}/vmedia` (API 1.89), 204 once the conductor took the work; how it
+/// went shows in `last_error` and the node's history. With fake-hardware it fails there, as
+/// in Ironic: the fake boot interface cannot publish images.
+async fn attach_vmedia(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    vmedia_gate(v)?;
+    let body = if body.is_null() { json!({}) } else { body };
+    let schema = |m: String| ApiError::bad_request(format!("Schema error for vmedia: {m}"));
+    let repr = ferric_core::validate::py_repr;
+    let o = body.as_object().ok_or_else(|| schema(format!("{} is not of type 'object'", repr(&body))))?;
+    for key in ["device_type", "image_url"] {
+        if !o.contains_key(key) {
+            return Err(schema(format!("'{key}' is a required property")));
+        }
+    }
+    let extra: Vec<String> = o.keys().filter(|k| !["device_type", "image_url", "image_download_source"].contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
+    if !extra.is_empty() {
+        let verb = if extra.len() == 1 { "was" } else { "were" };
+        return Err(schema(format!("Additional properties are not allowed ({} {verb} unexpected)", extra.join(", "))));
+    }
+    for (key, allowed) in [("device_type", Some(VMEDIA_DEVICES)), ("image_url", None), ("image_download_source", Some(&["http", "local", "swift"][..]))] {
+        let Some(val) = o.get(key) else { continue };
+        let Some(text) = val.as_str() else {
+            return Err(schema(format!("{} is not of type 'string'", repr(val))));
+        };
+        if let Some(allowed) = allowed {
+            if !allowed.contains(&text) {
+                return Err(schema(format!("{} is not one of {}", repr(val), repr(&json!(allowed)))));
+            }
+        }
+    }
+    let device_type = o["device_type"].as_str().unwrap_or_default().to_string();
+    let image_url = o["image_url"].as_str().unwrap_or_default().to_string();
+    let scheme = url_scheme(&image_url);
+    if !["http", "https", "nfs", "cifs", "smb"].contains(&scheme.as_str()) {
+        return Err(ApiError::bad_request(format!("Unsupported or missing URL scheme: {scheme}")));
+    }
+    let n = find(&s, &id, v).await?;
+    s.conductor.attach_virtual_media(&n.uuid, device_type, image_url).await?;
+    Ok(no_content())
+}
+
+/// The scheme of a URL as Python's `urlparse` finds it (lower-cased; empty when none).
+fn url_scheme(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, _))
+            if scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            scheme.to_ascii_lowercase()
+        }
+        _ => String::new(),
+    }
+}
+
+/// `DELETE /v1/nodes/{node}/vmedia[?device_types=cdrom,...]` (API 1.89): detach the given
+/// devices, or all; 204 once the conductor took the work.
+async fn detach_vmedia(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
+    vmedia_gate(v)?;
+    wire::only_params(&q, &["device_types"])?;
+    let device_types = q.get("device_types").map(|d| {
+        let mut out: Vec<String> = Vec::new();
+        for t in d.split(',').map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    });
+    if let Some(types) = &device_types {
+        let invalid: Vec<&str> = types.iter().map(String::as_str).filter(|t| !VMEDIA_DEVICES.contains(t)).collect();
+        if !invalid.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid device type(s) {} (valid are {})",
+                invalid.join(", "),
+                VMEDIA_DEVICES.join(", ")
+            )));
+        }
+    }
+    let n = find(&s, &id, v).await?;
+    s.conductor.detach_virtual_media(&n.uuid, device_types).await?;
+    Ok(no_content())
 }

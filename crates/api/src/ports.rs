@@ -31,8 +31,22 @@ const PORT_FIELDS: &[(&str, u16)] = &[
     ("uuid", 1), ("address", 1), ("node_uuid", 1), ("extra", 1), ("created_at", 1), ("updated_at", 1),
     ("internal_info", f::PORT_INTERNAL_INFO), ("local_link_connection", f::PORT_ADVANCED_NET),
     ("pxe_enabled", f::PORT_ADVANCED_NET), ("portgroup_uuid", f::PORTGROUP_SUBCONTROLLERS),
-    ("physical_network", f::PHYSICAL_NETWORK), ("is_smartnic", 53), ("name", 88),
+    ("physical_network", f::PHYSICAL_NETWORK), ("is_smartnic", f::SMARTNIC), ("name", f::PORT_NAME),
 ];
+
+/// The keys of an OVN VTEP switch in `local_link_connection` (API 1.90).
+const VTEP_KEYS: &[&str] = &["vtep-logical-switch", "vtep-physical-switch"];
+
+/// Ironic's `_check_allowed_port_fields`: asking for a field of a later version is a 406.
+fn check_field_versions(fields: Option<&String>, v: Version) -> ApiResult<()> {
+    let Some(fields) = fields else { return Ok(()) };
+    for name in fields.split(',').map(str::trim) {
+        if PORT_FIELDS.iter().any(|(n, min)| *n == name && !v.at_least(*min)) {
+            return Err(ApiError::not_acceptable("Request not acceptable."));
+        }
+    }
+    Ok(())
+}
 
 fn port_field_names(v: Version) -> Vec<&'static str> {
     PORT_FIELDS.iter().filter(|(_, m)| v.at_least(*m)).map(|(n, _)| *n).collect()
@@ -49,6 +63,10 @@ fn port_json(p: &Port, v: Version, base: &str) -> Map<String, Value> {
             "created_at" => ts1(&p.created_at),
             "updated_at" => ts(&p.updated_at),
             "internal_info" => Value::Object(p.internal_info.clone()),
+            // Before 1.90 a link to an OVN VTEP switch is shown empty, as Ironic does.
+            "local_link_connection" if !v.at_least(f::OVN_VTEP) && VTEP_KEYS.iter().any(|k| p.local_link_connection.contains_key(*k)) => {
+                Value::Object(Map::new())
+            }
             "local_link_connection" => Value::Object(p.local_link_connection.clone()),
             "pxe_enabled" => json!(p.pxe_enabled),
             "portgroup_uuid" => opt_str(&p.portgroup_uuid),
@@ -74,6 +92,9 @@ async fn ports_collection(s: &AppState, v: Version, b: &str, q: HashMap<String, 
         }
         detail = parse_bool("detail", d)?;
     }
+    if q.contains_key("fields") && v.at_least(f::FIELDS) {
+        check_field_versions(q.get("fields"), v)?;
+    }
     let fields = wire::parse_fields(q.get("fields"), v, &port_field_names(v))?;
     if let Some(node) = q.get("node").or(q.get("node_uuid")) {
         flt.node_uuid = Some(find_node(s, node, v).await.map_err(|_| ApiError::bad_request(format!("Node {node} could not be found.")))?.uuid);
@@ -95,7 +116,7 @@ async fn ports_collection(s: &AppState, v: Version, b: &str, q: HashMap<String, 
         let nodes = s.store().list_nodes(nf, Default::default()).await?;
         flt.node_uuids = Some(nodes.into_iter().map(|n| n.uuid).collect());
     }
-    let sortable = ["uuid", "address", "created_at", "updated_at", "node_uuid", "pxe_enabled", "physical_network", "portgroup_uuid"];
+    let sortable = ["uuid", "address", "created_at", "updated_at", "node_uuid", "pxe_enabled", "physical_network", "portgroup_uuid", "name"];
     let lq = wire::list_query(&q, s.config.max_limit, &sortable)?;
     let limit = lq.limit.unwrap_or(s.config.max_limit);
     let ports = s.store().list_ports(flt, lq).await?;
@@ -130,14 +151,21 @@ pub async fn node_ports_detail(State(s): State<AppState>, ApiVersion(v): ApiVers
     Ok(Json(ports_collection(&s, v, &b, q, true, &path, PortFilter { node_uuid: Some(n.uuid), ..Default::default() }).await?))
 }
 
+/// A port by UUID or name, at any version (Ironic's `Port.get`; names exist from 1.88).
 async fn find_port(s: &AppState, ident: &str) -> ApiResult<Port> {
     if validate::is_uuid_like(ident) {
         return Ok(s.store().get_port(ident).await?);
     }
-    Err(ApiError::bad_request(format!("Expected a UUID but received {ident}.")))
+    if validate::is_valid_logical_name(ident) {
+        return Ok(s.store().get_port_by_name(ident).await?);
+    }
+    Err(ApiError::bad_request(format!("Expected UUID or name for port_ident: {ident}")))
 }
 
 async fn show_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    if v.at_least(f::FIELDS) {
+        check_field_versions(q.get("fields"), v)?;
+    }
     let fields = wire::parse_fields(q.get("fields"), v, &port_field_names(v))?;
     let p = find_port(&s, &id).await?;
     Ok(Json(wire::select(port_json(&p, v, &b), &fields)))
@@ -145,7 +173,8 @@ async fn show_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
 
 /// Set one client-settable port field, validating it.
 async fn set_port_field(s: &AppState, p: &mut Port, field: &str, val: &Value, v: Version) -> ApiResult<()> {
-    if let Some((_, min)) = PORT_FIELDS.iter().find(|(n, _)| *n == field) {
+    // Ironic gates `name` on create only (see `create_port`); a PATCH may set it at any version.
+    if let Some((_, min)) = PORT_FIELDS.iter().find(|(n, _)| *n == field && field != "name") {
         if !v.at_least(*min) {
             return Err(ApiError::too_old(*min));
         }
@@ -162,24 +191,9 @@ async fn set_port_field(s: &AppState, p: &mut Port, field: &str, val: &Value, v:
         "extra" => p.extra = dict(field, val)?,
         "local_link_connection" => {
             let mut llc = dict(field, val)?;
-            for k in llc.keys() {
-                if !["port_id", "switch_id", "switch_info", "hostname", "network_type"].contains(&k.as_str()) {
-                    return Err(ApiError::bad_request(format!("Invalid local_link_connection: unknown key {k}")));
-                }
-            }
-            if let Some(nt) = llc.get("network_type") {
-                if !v.at_least(64) {
-                    return Err(ApiError::too_old(64));
-                }
-                if !matches!(nt.as_str(), Some("managed" | "unmanaged")) {
-                    return Err(ApiError::bad_request(format!("Invalid local_link_connection network_type {nt}: managed or unmanaged")));
-                }
-            }
-            // Unless the link is unmanaged, a non-empty link names the switch port (or, for a
-            // smart NIC, the host and port).
-            let unmanaged = llc.get("network_type").and_then(Value::as_str) == Some("unmanaged");
-            if !llc.is_empty() && !unmanaged && !llc.contains_key("port_id") {
-                return Err(ApiError::bad_request("Invalid local_link_connection: 'port_id' is a required property"));
+            check_local_link(&llc)?;
+            if llc.contains_key("network_type") && !v.at_least(64) {
+                return Err(ApiError::too_old(64));
             }
             if let Some(sw) = llc.get("switch_id").and_then(Value::as_str) {
                 let norm = validate::normalize_switch_id(sw).ok_or_else(|| ApiError::bad_request(format!("Expected a MAC address or OpenFlow datapath ID but received {sw}.")))?;
@@ -206,6 +220,54 @@ async fn set_port_field(s: &AppState, p: &mut Port, field: &str, val: &Value, v:
         other => return Err(ApiError::bad_request(format!("Unknown attribute for argument port: {other}"))),
     }
     Ok(())
+}
+
+/// Ironic's `LOCAL_LINK_CONN_SCHEMA`: any of a switch port (`port_id`, `switch_id`), a smart NIC
+/// (`port_id`, `hostname`), an unmanaged link (`network_type: unmanaged`), an OVN VTEP switch
+/// (`port_id` and both `vtep-*` keys, API 1.90), or nothing. The VTEP keys come together.
+fn check_local_link(llc: &Map<String, Value>) -> ApiResult<()> {
+    const KEYS: &[&str] = &["port_id", "switch_id", "hostname", "switch_info", "network_type", "vtep-logical-switch", "vtep-physical-switch"];
+    if llc.is_empty() {
+        return Ok(());
+    }
+    let any_of = |cause: String| {
+        ApiError::bad_request(format!(
+            "Schema error for local_link_connection: {} is not valid under any of the given schemas. Possible root cause: {cause}",
+            ferric_core::validate::py_repr(&Value::Object(llc.clone()))
+        ))
+    };
+    let unexpected: Vec<String> = llc.keys().filter(|k| !KEYS.contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
+    if !unexpected.is_empty() {
+        let verb = if unexpected.len() == 1 { "was" } else { "were" };
+        return Err(any_of(format!("Additional properties are not allowed ({} {verb} unexpected)", unexpected.join(", "))));
+    }
+    for (k, val) in llc {
+        if !val.is_string() {
+            return Err(any_of(format!("{} is not of type 'string'", ferric_core::validate::py_repr(val))));
+        }
+        if k == "network_type" && !matches!(val.as_str(), Some("managed" | "unmanaged")) {
+            return Err(any_of(format!("{} is not one of ['managed', 'unmanaged']", ferric_core::validate::py_repr(val))));
+        }
+    }
+    for (a, b) in [("vtep-logical-switch", "vtep-physical-switch"), ("vtep-physical-switch", "vtep-logical-switch")] {
+        if llc.contains_key(a) && !llc.contains_key(b) {
+            return Err(any_of(format!("'{b}' is a dependency of '{a}'")));
+        }
+    }
+    let has = |k: &str| llc.contains_key(k);
+    let unmanaged = llc.get("network_type").and_then(Value::as_str) == Some("unmanaged");
+    if (has("port_id") && (has("switch_id") || has("hostname") || has("vtep-logical-switch"))) || unmanaged {
+        return Ok(());
+    }
+    let missing = if !has("port_id") && !has("network_type") { "port_id" } else if has("port_id") { "switch_id" } else { "network_type" };
+    if has("network_type") && !has("port_id") {
+        // Only the unmanaged schema can match a link without a port: it wants `unmanaged`.
+        return Err(ApiError::bad_request(format!(
+            "Schema error for local_link_connection: {} is not one of ['unmanaged']",
+            ferric_core::validate::py_repr(&llc["network_type"])
+        )));
+    }
+    Err(any_of(format!("'{missing}' is a required property")))
 }
 
 fn dict(field: &str, v: &Value) -> ApiResult<Map<String, Value>> {
@@ -269,6 +331,15 @@ async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseU
     }
     // The node first: the portgroup check needs it.
     set_port_field(&s, &mut p, "node_uuid", &obj["node_uuid"], v).await?;
+    if obj.contains_key("name") && !v.at_least(f::PORT_NAME) {
+        return Err(ApiError::not_acceptable("Request not acceptable."));
+    }
+    // Before 1.90 Ironic refuses a link to an OVN VTEP switch (it tests the logical switch).
+    let vtep = obj.get("local_link_connection").and_then(Value::as_object).is_some_and(|l| l.contains_key("vtep-logical-switch"));
+    if vtep && !v.at_least(f::OVN_VTEP) {
+        check_local_link(obj["local_link_connection"].as_object().expect("an object"))?;
+        return Err(ApiError::not_acceptable("Request not acceptable."));
+    }
     for (k, val) in obj {
         match k.as_str() {
             "node_uuid" => {}
@@ -286,7 +357,14 @@ async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseU
         p.uuid = uuid::Uuid::new_v4().to_string();
     }
     check_physnet(&s, &p).await?;
-    let p = s.store().create_port(p).await?;
+    let uuid = p.uuid.clone();
+    let p = s.store().create_port(p).await.map_err(|e| match e {
+        // Ironic's create_port reports any duplicate but the MAC address as the port's UUID.
+        ferric_store::StoreError::Duplicate { field, .. } if field == "name" => {
+            ApiError::conflict(format!("A port with UUID {uuid} already exists."))
+        }
+        other => other.into(),
+    })?;
     Ok(created(format!("{b}/v1/ports/{}", p.uuid), Value::Object(port_json(&p, v, &b))))
 }
 
@@ -298,7 +376,9 @@ async fn patch_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUr
             return Err(ApiError::bad_request(format!("'/{r}' is an internal attribute and can not be updated")));
         }
     }
-    let mut doc = Value::Object(port_json(&current, v, &b));
+    // The patch applies to the whole record, as Ironic's does: fields the version hides (the
+    // port name before 1.88, a VTEP link before 1.90) are there too.
+    let mut doc = Value::Object(port_json(&current, Version(u16::MAX), &b));
     wire::apply_patch(&mut doc, &body)?;
     let mut p = current.clone();
     let mut touched = roots.clone();
@@ -323,6 +403,10 @@ async fn patch_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUr
 }
 
 async fn delete_port(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    // Deleting takes a UUID only, as in Ironic.
+    if !validate::is_uuid_like(&id) {
+        return Err(ApiError::bad_request(format!("Expected UUID for port_uuid: {id}")));
+    }
     let p = find_port(&s, &id).await?;
     let node = s.store().get_node(&p.node_uuid).await?;
     if let Some(holder) = node.reservation {

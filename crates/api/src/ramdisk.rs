@@ -224,7 +224,11 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
         }
     }
     let status_message = body.get("agent_status_message").and_then(Value::as_str).map(str::to_string);
-    let node = s.store().get_node(&id).await.map_err(|_| ApiError::not_found(format!("Node {id} could not be found.")))?;
+    let store = s.store();
+    let node = crate::json_ext::lookup(&id, |i| async move {
+        store.get_node(&i).await.map_err(|_| ApiError::not_found(format!("Node {i} could not be found.")))
+    })
+    .await?;
     let stored = node.driver_internal_info.get(TOKEN_KEY).and_then(Value::as_str).unwrap_or("");
     if stored.is_empty() || !same_token(stored, &token) {
         return Err(ApiError::bad_request("Invalid or missing agent token received."));

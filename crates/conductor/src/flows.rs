@@ -140,7 +140,7 @@ impl Conductor {
                     "\"clean_steps\" is required when setting target provision state to clean".into(),
                 ))
             }
-            Event::Service if args.service_steps.is_none() => {
+            Event::Service if args.service_steps.as_ref().is_none_or(|s| s.is_empty()) => {
                 return Err(ConductorError::Invalid(
                     "\"service_steps\" is required when setting target provision state to service".into(),
                 ))
@@ -152,7 +152,8 @@ impl Conductor {
             }
             _ => {}
         }
-        for (kind, steps) in [("clean", &args.clean_steps), ("deploy", &args.deploy_steps), ("service", &args.service_steps)] {
+        // Service steps are checked when servicing starts, as in Ironic (see `service`).
+        for (kind, steps) in [("clean", &args.clean_steps), ("deploy", &args.deploy_steps)] {
             let Some(steps) = steps else { continue };
             let driver = self.drivers().driver_for(node)?;
             let offered = if kind == "deploy" { driver.deploy_steps() } else { driver.clean_steps() };
@@ -250,17 +251,76 @@ impl Conductor {
                     Outcome::Wait => self.fire(task, Event::Wait, None),
                 }
             }
-            Event::Service => {
-                for step in args.service_steps.clone().unwrap_or_default() {
-                    task.node.service_step = step.clone();
-                    self.save(task).await?;
-                    self.run_step(task, driver, &step).await?;
-                }
-                task.node.service_step = Dict::new();
-                self.fire(task, Event::Done, None)
-            }
+            Event::Service => self.service(task, driver, args.service_steps.clone().unwrap_or_default()).await,
             other => Err(ConductorError::Invalid(format!("verb {other} has no flow"))),
         }
+    }
+
+    /// Servicing an active node (API 1.87), as Ironic's `servicing.py`. When every step the user
+    /// gave is a service step of the node's interfaces, they run as the driver describes them
+    /// (with `priority` and `abortable`), without the flow steps Ironic resolves itself (`hold`,
+    /// `wait`, power actions); otherwise Ironic runs the list as given, so ferric does too. A step
+    /// the interface does not have fails the node into `service failed` and maintenance, with the
+    /// `service failure` fault. A step that waits for a call-back leaves the node in
+    /// `service wait`.
+    async fn service(&self, task: &mut Task, driver: &Driver, steps: Vec<Dict>) -> CResult<()> {
+        const FLOW_STEPS: &[&str] = &["power_on", "power_off", "reboot", "hold", "wait"];
+        let user = steps;
+        let known = |s: &Dict| driver.service_step(step_field(s, "interface"), step_field(s, "step"));
+        let flow = |s: &Dict| FLOW_STEPS.contains(&step_field(s, "step"));
+        let steps: Vec<Dict> = if user.iter().all(|s| flow(s) || known(s).is_some()) {
+            user.iter()
+                .filter(|s| !flow(s))
+                .map(|s| {
+                    let mut s = s.clone();
+                    if let Some(k) = known(&s) {
+                        s.insert("abortable".into(), k.abortable.into());
+                        s.insert("priority".into(), k.priority.into());
+                    }
+                    s
+                })
+                .collect()
+        } else {
+            user
+        };
+        let listed = steps.iter().cloned().map(Value::Object).collect();
+        task.node.driver_internal_info.insert("service_steps".into(), Value::Array(listed));
+        for (index, step) in steps.iter().enumerate() {
+            task.node.service_step = step.clone();
+            task.node.driver_internal_info.insert("service_step_index".into(), index.into());
+            self.save(task).await?;
+            let (iface, name) = (step_field(step, "interface"), step_field(step, "step"));
+            let outcome = if driver.has_step(iface, name) {
+                self.run_step_outcome(task, driver, step).await
+            } else {
+                Err(ConductorError::Invalid(format!("the {iface} interface has no step {name}")))
+            };
+            match outcome {
+                Ok(Outcome::Done) => {}
+                // The driver's call-back carries on from here.
+                Ok(Outcome::Wait) => return self.fire(task, Event::Wait, None),
+                Err(e) => {
+                    // Ironic's servicing_error_handler: a failed step puts the node in maintenance.
+                    let msg = format!(
+                        "Node {} failed step {}: {e}",
+                        task.node.uuid,
+                        ferric_core::validate::py_repr(&Value::Object(step.clone()))
+                    );
+                    task.node.fault = Some("service failure".into());
+                    task.node.maintenance = true;
+                    if task.node.maintenance_reason.is_none() {
+                        task.node.maintenance_reason = Some(msg.clone());
+                    }
+                    task.node.service_step = Dict::new();
+                    task.node.driver_internal_info.remove("service_step_index");
+                    return Err(ConductorError::Invalid(msg));
+                }
+            }
+        }
+        task.node.service_step = Dict::new();
+        task.node.driver_internal_info.remove("service_steps");
+        task.node.driver_internal_info.remove("service_step_index");
+        self.fire(task, Event::Done, None)
     }
 
     /// Automated cleaning (`steps` = None) or manual cleaning with the given steps.

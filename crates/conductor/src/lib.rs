@@ -106,6 +106,9 @@ pub enum ConductorError {
     /// 409
     #[error("{0}")]
     Conflict(String),
+    /// 503: Ironic's `TemporaryFailure`.
+    #[error("{0}")]
+    TemporaryFailure(String),
     /// 500
     #[error("{0}")]
     Driver(String),
@@ -465,6 +468,78 @@ impl Conductor {
             this.finish(task).await;
         });
         Ok(())
+    }
+
+    /// `POST /v1/nodes/{id}/vmedia` (API 1.89): checked under the lock, then done on a worker;
+    /// a failure lands in `last_error` and the node's history, as in Ironic. Attaching first
+    /// withdraws any image published for the device earlier, which needs a boot interface that
+    /// publishes images (fake-hardware has none, so it fails there as in Ironic).
+    pub async fn attach_virtual_media(&self, ident: &str, device_type: String, image_url: String) -> CResult<()> {
+        let (mut task, driver) = self.vmedia_task(ident, "attach").await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let r = if !driver.interface("boot").is_some_and(|b| b.publishes_images()) {
+                Err(format!("Publishing images is not supported for driver {}", task.node.driver))
+            } else {
+                driver.management.attach_virtual_media(&task.node, &device_type, &image_url).await.map_err(|e| e.to_string())
+            };
+            if let Err(e) = r {
+                let msg = format!("Could not attach device {device_type} to node {}: {e}", task.node.uuid);
+                tracing::warn!(node = %task.node.uuid, "{msg}");
+                this.record_error(&mut task, history::UNKNOWN, msg);
+            }
+            this.finish(task).await;
+        });
+        Ok(())
+    }
+
+    /// `DELETE /v1/nodes/{id}/vmedia` (API 1.89): the given devices, or all (`None`).
+    pub async fn detach_virtual_media(&self, ident: &str, device_types: Option<Vec<String>>) -> CResult<()> {
+        let (mut task, driver) = self.vmedia_task(ident, "detach").await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = driver.management.detach_virtual_media(&task.node, device_types.as_deref()).await {
+                let shown = match &device_types {
+                    None => "None".to_string(),
+                    Some(d) => ferric_core::validate::py_repr(&serde_json::json!(d)),
+                };
+                let msg = format!("Could not detach device(s) {shown} from node {}: {e}", task.node.uuid);
+                tracing::warn!(node = %task.node.uuid, "{msg}");
+                this.record_error(&mut task, history::UNKNOWN, msg);
+            }
+            this.finish(task).await;
+        });
+        Ok(())
+    }
+
+    /// The lock and checks of both virtual media calls; clears `last_error` as the new
+    /// operation starts.
+    async fn vmedia_task(&self, ident: &str, op: &str) -> CResult<(Task, ferric_drivers::Driver)> {
+        let mut task = self.acquire(ident).await?;
+        let checked = self.inner.drivers.driver_for(&task.node).map_err(ConductorError::from).and_then(|d| {
+            d.management.validate(&task.node)?;
+            Ok(d)
+        });
+        let driver = match checked {
+            Ok(d) => d,
+            Err(e) => {
+                self.release(task).await;
+                return Err(e);
+            }
+        };
+        if task.node.maintenance && task.node.fault.as_deref() == Some("power failure") {
+            let uuid = task.node.uuid.clone();
+            self.release(task).await;
+            return Err(ConductorError::TemporaryFailure(format!(
+                "Unable to {op} virtual media for node {uuid} due to power failure state"
+            )));
+        }
+        task.node.last_error = None;
+        if let Err(e) = self.save(&mut task).await {
+            self.release(task).await;
+            return Err(e);
+        }
+        Ok((task, driver))
     }
 
     pub async fn get_boot_device(&self, ident: &str) -> CResult<(Option<String>, Option<bool>)> {

@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 84;
+pub const MAX_MINOR: u16 = 91;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -159,6 +159,18 @@ pub mod feature {
     pub const FIRMWARE_INTERFACE: u16 = 86;
     pub const SERVICE: u16 = 87;
     pub const UNHOLD: u16 = 85;
+    /// Port `name`; ports are also looked up by name.
+    pub const PORT_NAME: u16 = 88;
+    /// `POST/DELETE /v1/nodes/{node}/vmedia`.
+    pub const VMEDIA: u16 = 89;
+    /// OVN VTEP keys (`vtep-logical-switch`, `vtep-physical-switch`) in `local_link_connection`.
+    pub const OVN_VTEP: u16 = 90;
+    /// A trailing `.json` in a path is no longer stripped (before 1.91 it was).
+    pub const DOT_JSON: u16 = 91;
+    /// `disable_ramdisk` for servicing.
+    pub const SERVICE_DISABLE_RAMDISK: u16 = 108;
+    /// `vendor`, `model`, `serial_number` of firmware components.
+    pub const FIRMWARE_IDENTITY: u16 = 114;
     pub const DISABLE_POWER_OFF: u16 = 95;
     /// `project` in detailed node history entries.
     pub const NODE_HISTORY_PROJECT: u16 = 113;

@@ -182,10 +182,22 @@ impl GenericInterface for Fake {
             _ => Vec::new(),
         }
     }
+    fn service_steps(&self) -> Vec<Step> {
+        // Ironic's fake vendor interface (FakeVendorB) offers these two service steps; the
+        // second leaves the node in `service wait`.
+        match self.kind {
+            "vendor" => ["log_passthrough", "trigger_servicewait"]
+                .into_iter()
+                .map(|step| Step { interface: "vendor", step, priority: 0, abortable: false, argsinfo: None })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
     fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>> {
         Box::pin(async move {
             // The fake BIOS keeps what it was told, so the BIOS API shows it back.
             match (self.kind, operation) {
+                ("vendor", "trigger_servicewait") => return Ok(Outcome::Wait),
                 ("bios", "apply_configuration") => {
                     let settings = args.get("settings").and_then(Value::as_array).cloned().unwrap_or_default();
                     for s in settings {

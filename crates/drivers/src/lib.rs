@@ -88,6 +88,15 @@ pub trait ManagementInterface: Send + Sync {
     fn set_secure_boot<'a>(&'a self, _node: &'a Node, _on: bool) -> BoxFut<'a, DResult<()>> {
         Box::pin(async { Err(DriverError::Unsupported("The management interface does not support secure boot".into())) })
     }
+    /// Attach a virtual media device (`cdrom`, `disk`, `floppy`) from `image_url` (API 1.89).
+    /// Unsupported unless an implementation says so, as Ironic's base interface.
+    fn attach_virtual_media<'a>(&'a self, node: &'a Node, _device_type: &'a str, _image_url: &'a str) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async move { Err(DriverError::Unsupported(unsupported_extension(node, "attach_virtual_media"))) })
+    }
+    /// Detach the given virtual media devices, or all of them (`None`).
+    fn detach_virtual_media<'a>(&'a self, node: &'a Node, _device_types: Option<&'a [String]>) -> BoxFut<'a, DResult<()>> {
+        Box::pin(async move { Err(DriverError::Unsupported(unsupported_extension(node, "detach_virtual_media"))) })
+    }
     /// Indicators (LEDs) as `(component, name, readonly, states)`.
     fn indicators(&self, _node: &Node) -> DResult<Vec<Indicator>> {
         Err(DriverError::Unsupported("The management interface does not support indicators".into()))
@@ -110,6 +119,11 @@ pub trait ManagementInterface: Send + Sync {
             Err(DriverError::Unsupported("Setting indicators is not supported".into()))
         })
     }
+}
+
+/// Ironic's `UnsupportedDriverExtension` text.
+pub fn unsupported_extension(node: &Node, extension: &str) -> String {
+    format!("Driver {} does not support {extension} (disabled or not implemented).", node.driver)
 }
 
 /// A hardware indicator (LED) a management interface exposes.
@@ -144,6 +158,15 @@ pub trait GenericInterface: Send + Sync {
     /// Deploy steps this implementation offers (Ironic's `get_deploy_steps`).
     fn deploy_steps(&self) -> Vec<Step> {
         Vec::new()
+    }
+    /// Service steps this implementation offers (API 1.87).
+    fn service_steps(&self) -> Vec<Step> {
+        Vec::new()
+    }
+    /// A boot interface that can publish images for a BMC to fetch (Ironic's
+    /// `image_publisher_settings`): needed to attach virtual media.
+    fn publishes_images(&self) -> bool {
+        false
     }
     /// Run a named operation (`deploy`, `tear_down`, `inspect_hardware`, a step name, ...).
     fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>>;
@@ -212,6 +235,18 @@ impl Driver {
             .filter(|(kind, _)| ferric_core::model::deploy_interface_rank(kind) > 0)
             .flat_map(|(_, i)| i.deploy_steps())
             .collect()
+    }
+
+    /// The service step `interface.step`, if that interface offers it.
+    pub fn service_step(&self, interface: &str, step: &str) -> Option<Step> {
+        self.generic.get(interface)?.service_steps().into_iter().find(|s| s.step == step)
+    }
+
+    /// Whether `interface` has a step (clean, deploy or service) named `step`.
+    pub fn has_step(&self, interface: &str, step: &str) -> bool {
+        self.generic.get(interface).is_some_and(|i| {
+            i.service_steps().iter().chain(i.clean_steps().iter()).chain(i.deploy_steps().iter()).any(|s| s.step == step)
+        })
     }
 
     /// Clean steps offered by all interfaces, highest priority first.

@@ -789,6 +789,12 @@ impl Store {
         self.read(move |c| get_by::<Port>(c, "uuid", &ident)?.ok_or_else(|| not_found("Port", &ident))).await
     }
 
+    /// A port by its name (API 1.88).
+    pub async fn get_port_by_name(&self, name: &str) -> Result<Port> {
+        let n = name.to_string();
+        self.read(move |c| get_by::<Port>(c, "name", &n)?.ok_or_else(|| not_found("Port", &n))).await
+    }
+
     pub async fn get_port_by_address(&self, address: &str) -> Result<Option<Port>> {
         let a = address.to_string();
         self.read(move |c| get_by::<Port>(c, "address", &a)).await
