@@ -1,0 +1,6 @@
+//! ferric's in-band agent (ferric's ironic-python-agent): it runs in the ramdisk on the machine
+//! being inspected or deployed, reads the hardware, talks to the Bare Metal API with IPA's
+//! protocol and serves IPA's agent API.
+//!
+//! Architecture invariant: the agent depends on no other ferric crate; it speaks to the server
+//! only over HTTP, exactly as IPA does, so either can replace the other.
