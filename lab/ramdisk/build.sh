@@ -53,7 +53,7 @@ ROOT="$(mktemp -d)"
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT"/{bin,sbin,etc,proc,sys,dev,run,tmp,var/log,usr/bin,usr/sbin,lib/modules}
 cp "$BUSYBOX" "$ROOT/bin/busybox"
-for app in $("$BUSYBOX" --list); do ln -sf busybox "$ROOT/bin/$app"; done
+for app in $("$BUSYBOX" --list); do [ "$app" = busybox ] || ln -sf busybox "$ROOT/bin/$app"; done
 cp "$AGENT" "$ROOT/bin/ferric"
 chmod 0755 "$ROOT/bin/ferric"
 loaded=()
