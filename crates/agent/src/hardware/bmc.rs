@@ -251,4 +251,51 @@ mod tests {
         assert_eq!(pick_v6("IPv6 Dynamic Address 0:\n    Source/Type: DHCPv6\n    Address: ::/64\n    Status: active\n", true), None);
         assert_eq!(pick_v6("garbage", true), None);
     }
+
+    fn fake_ipmitool(script: &str) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ipmitool");
+        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn channels_are_walked_as_ipa_does() {
+        let (_d, path) = fake_ipmitool(
+            r#"case "$*" in
+  "lan print 2") printf 'IP Address Source       : DHCP Address\nIP Address              : 0.0.0.0\nMAC Address             : 00:00:00:00:00:00\n' ;;
+  "lan print 3") printf 'IP Address              : 10.46.96.165\nMAC Address             : a8:3c:a5:35:41:3a\n' ;;
+  "lan6 print 2") printf 'IPv6 Dynamic Address 0:\n    Address:        fe80::1/64\n' ;;
+  "lan6 print 2 enables") echo 'IPv6/IPv4 Addressing Enables: ipv4' ;;
+  "lan6 print 3 enables") echo 'IPv6/IPv4 Addressing Enables: both' ;;
+  "lan6 print 3 dynamic_addr") printf 'IPv6 Dynamic Address 0:\n    Source/Type:    DHCPv6\n    Address:        ::/64\n    Status:         active\n' ;;
+  "lan6 print 3 static_addr") printf 'IPv6 Static Address 0:\n    Enabled:        yes\n    Address:        2001:db8::5/64\n    Status:         active\n' ;;
+  *) echo "Invalid channel $*" >&2 ;;
+esac"#,
+        );
+        let ctx = Ctx::new(std::path::Path::new("/"), super::super::Options::default());
+        let t = Tool { ctx: &ctx, path };
+        assert_eq!(t.address(), "10.46.96.165");
+        assert_eq!(t.mac(), "a8:3c:a5:35:41:3a");
+        assert_eq!(t.v6address(), "2001:db8::5");
+        assert!(ctx.take_warnings().is_empty());
+    }
+
+    #[test]
+    fn unconfigured_and_hanging_bmcs() {
+        let (_d, path) = fake_ipmitool(r#"case "$*" in lan\ print*) printf 'IP Address              : 0.0.0.0\nMAC Address             : 00:00:00:00:00:00\n' ;; esac"#);
+        let ctx = Ctx::new(std::path::Path::new("/"), super::super::Options::default());
+        let t = Tool { ctx: &ctx, path };
+        assert_eq!((t.address(), t.v6address(), t.mac()), (Value::from("0.0.0.0"), Value::from("::/0"), Value::Null));
+        let (_d, path) = fake_ipmitool("sleep 30");
+        let opts = super::super::Options { command_timeout: std::time::Duration::from_millis(200), ..Default::default() };
+        let ctx = Ctx::new(std::path::Path::new("/"), opts);
+        let t = Tool { ctx: &ctx, path };
+        let start = std::time::Instant::now();
+        assert_eq!(t.address(), Value::Null);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert!(ctx.take_warnings()[0].contains("timed out"));
+    }
 }

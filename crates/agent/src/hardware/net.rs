@@ -18,8 +18,9 @@
 //! - `vendor`, `product`: `device/vendor`, `device/device`;
 //! - `driver`: the name `device/driver` links to; `pci_address`: the name `device` links to
 //!   (a PCI address, or `virtioN` for virtio-net: IPA takes the link's last component too);
-//! - `speed_mbps`: `speed` when positive (IPA reads lshw's capacity, the fastest supported
-//!   mode, which needs ethtool link modes; the current speed is what sysfs has);
+//! - `speed_mbps`: as lshw's capacity that IPA reads: on the host the fastest link mode the
+//!   port supports (ethtool `ETHTOOL_GLINKSETTINGS`), else the current speed; under another
+//!   root (or when ethtool has nothing) the `speed` attribute when positive;
 //! - `biosdevname`: `biosdevname -i X` on the host when installed, else null;
 //! - `client_id`: null (IPA 13 sets it for no interface); `lldp`: the frames' TLVs when the
 //!   lldp collector ran, else null.
@@ -97,7 +98,8 @@ pub fn collect(ctx: &Ctx, lldp: Option<&BTreeMap<String, Value>>) -> Vec<Value> 
             let o = cmd::run(b, &["-i", &name], ctx.opts.command_timeout, 4096).ok()?;
             (o.code == Some(0)).then(|| o.stdout.trim_end_matches('\n').to_string())
         });
-        let speed = ctx.attr_quiet(&format!("{base}/speed")).and_then(|s| s.parse::<i64>().ok()).filter(|&s| s > 0);
+        let speed = (if ctx.is_host() { ethtool_speed(&name) } else { None })
+            .or_else(|| ctx.attr_quiet(&format!("{base}/speed")).and_then(|s| s.parse::<u64>().ok()).filter(|&s| s > 0 && s < u64::from(u32::MAX)));
         out.push(json!({
             "name": name,
             "mac_address": mac,
@@ -284,9 +286,89 @@ fn permanent_mac(name: &str) -> Option<String> {
     Some(perm.data[..n].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
 }
 
+/// The speed (Mb/s) of each ethtool link mode bit that names one (linux/ethtool.h).
+fn link_mode_speed(bit: usize) -> Option<u64> {
+    Some(match bit {
+        0 | 1 | 92 | 101..=103 => 10,
+        2 | 3 | 67 | 90 | 91 => 100,
+        4 | 5 | 17 | 41 | 68 => 1000,
+        15 | 47 => 2500,
+        48 => 5000,
+        12 | 18..=20 | 42..=46 => 10000,
+        21 | 22 => 20000,
+        31..=33 => 25000,
+        23..=26 => 40000,
+        34 | 35 | 40 | 52..=56 => 50000,
+        27..=30 => 56000,
+        36..=39 | 57..=61 | 75..=79 => 100000,
+        62..=66 | 80..=84 => 200000,
+        69..=73 | 85..=89 => 400000,
+        93..=100 => 800000,
+        _ => return None,
+    })
+}
+
+/// lshw's capacity: the fastest supported link mode, else the current speed, through the
+/// ethtool ioctl (the two-step `ETHTOOL_GLINKSETTINGS` handshake).
+fn ethtool_speed(name: &str) -> Option<u64> {
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    const ETHTOOL_GLINKSETTINGS: u32 = 0x4c;
+    const HEADER_WORDS: usize = 12; // 48 bytes before the link mode masks
+    if name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return None;
+    }
+    let mut buf = vec![0u32; HEADER_WORDS + 3 * 128];
+    let mut ifr = IfreqPtr { name: [0; libc::IFNAMSIZ], data: std::ptr::null_mut(), _pad: [0; 16] };
+    for (d, s) in ifr.name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: one datagram socket for two ioctls whose data pointer is `buf`, large enough for
+    // the header and three masks of the most words the kernel may ask for (127); the byte
+    // holding `link_mode_masks_nwords` is byte 15 (the last of word 3). The socket is closed
+    // before returning.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let call = |buf: &mut Vec<u32>, ifr: &mut IfreqPtr| {
+            ifr.data = buf.as_mut_ptr() as *mut libc::c_void;
+            libc::ioctl(fd, SIOCETHTOOL as _, ifr as *mut IfreqPtr) == 0
+        };
+        buf[0] = ETHTOOL_GLINKSETTINGS;
+        let first = call(&mut buf, &mut ifr);
+        let nwords = -i32::from(buf[3].to_ne_bytes()[3] as i8);
+        let ok = first && nwords > 0 && nwords <= 127 && {
+            buf.iter_mut().for_each(|w| *w = 0);
+            buf[0] = ETHTOOL_GLINKSETTINGS;
+            let mut w = buf[3].to_ne_bytes();
+            w[3] = nwords as u8;
+            buf[3] = u32::from_ne_bytes(w);
+            call(&mut buf, &mut ifr)
+        };
+        libc::close(fd);
+        if !ok {
+            return None;
+        }
+        let n = nwords as usize;
+        let supported = &buf[HEADER_WORDS..HEADER_WORDS + n];
+        let best = (0..n * 32).filter(|&b| supported[b / 32] & (1 << (b % 32)) != 0).filter_map(link_mode_speed).max();
+        best.or_else(|| Some(u64::from(buf[1])).filter(|&s| s > 0 && s != u64::from(u32::MAX)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_mode_speeds() {
+        assert_eq!(link_mode_speed(5), Some(1000));
+        assert_eq!(link_mode_speed(31), Some(25000));
+        assert_eq!(link_mode_speed(38), Some(100000));
+        assert_eq!(link_mode_speed(6), None, "Autoneg is not a speed");
+        assert_eq!(link_mode_speed(500), None);
+    }
 
     #[test]
     fn vlans() {
