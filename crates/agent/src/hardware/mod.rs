@@ -141,6 +141,15 @@ pub fn collect_with(root: &Path, collectors: &[&str], opts: &Options) -> Collect
     Collected { inventory, plugin_data, warnings: ctx.take_warnings() }
 }
 
+/// Listen on this machine's interfaces for one LLDP frame each (AF_PACKET, needs
+/// CAP_NET_RAW), at most `timeout` in all; IPA's `[[type, "hex"], ...]` per interface that
+/// answered, and the warnings. [`collect`] does this itself for the `lldp` collector.
+pub fn capture_lldp(interfaces: &[String], timeout: Duration) -> (std::collections::BTreeMap<String, Value>, Vec<String>) {
+    let ctx = Ctx::new(Path::new("/"), Options::default());
+    let frames = lldp::capture(&ctx, interfaces, timeout);
+    (frames.into_iter().map(|(k, f)| (k, lldp::tlvs_json(&f))).collect(), ctx.take_warnings())
+}
+
 /// Run one collector; a panic (a bug) becomes a warning and `None`.
 fn guard<T>(ctx: &Ctx, what: &str, f: impl FnOnce() -> T) -> Option<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
