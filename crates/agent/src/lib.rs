@@ -4,3 +4,5 @@
 //!
 //! Architecture invariant: the agent depends on no other ferric crate; it speaks to the server
 //! only over HTTP, exactly as IPA does, so either can replace the other.
+
+pub mod hardware;
