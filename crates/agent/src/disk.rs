@@ -114,7 +114,7 @@ fn matches_hint(d: &BlockDevice, hint: &serde_json::Map<String, Value>) -> Resul
         let eq = |have: &Option<String>| have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&want));
         let ok = match k.as_str() {
             "name" => {
-                let w = if want.starts_with("/dev/") { want.clone() } else { format!("/dev/{want}") };
+                let w = if want.starts_with('/') { want.clone() } else { format!("/dev/{want}") };
                 d.name == w
             }
             "by_path" => d.by_path.as_deref() == Some(want.as_str()),
