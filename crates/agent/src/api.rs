@@ -35,7 +35,8 @@ impl Agent {
     pub fn new(registry: Registry, version: impl Into<String>) -> Arc<Agent> {
         let heartbeat_now = Arc::new(Notify::new());
         let n = heartbeat_now.clone();
-        let runner = CommandRunner::new(registry).with_async_done_hook(Arc::new(move || n.notify_one()));
+        let runner =
+            CommandRunner::new(registry).with_async_done_hook(Arc::new(move || n.notify_one()));
         Arc::new(Agent {
             runner,
             token: RwLock::new(None),
@@ -57,14 +58,21 @@ impl Agent {
     pub fn validate_token(&self, given: Option<&str>) -> bool {
         match (given, self.token.read().unwrap().as_deref()) {
             (Some(g), Some(t)) if !g.is_empty() && !t.is_empty() => {
-                g.len() == t.len() && g.bytes().zip(t.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+                g.len() == t.len()
+                    && g.bytes()
+                        .zip(t.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
             }
             _ => false,
         }
     }
 
     pub fn mark_started(&self) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         *self.started_at.write().unwrap() = Some(now);
     }
 
@@ -90,8 +98,16 @@ impl Agent {
 }
 
 fn fault(status: StatusCode, faultstring: impl Into<String>) -> Response {
-    let code = if status.as_u16() >= 500 { "Server" } else { "Client" };
-    (status, json_body(&json!({"faultcode": code, "faultstring": faultstring.into()}))).into_response()
+    let code = if status.as_u16() >= 500 {
+        "Server"
+    } else {
+        "Client"
+    };
+    (
+        status,
+        json_body(&json!({"faultcode": code, "faultstring": faultstring.into()})),
+    )
+        .into_response()
 }
 
 fn rest_error(e: RestError) -> Response {
@@ -117,16 +133,20 @@ fn wants_wait(q: &[(String, String)]) -> bool {
     arg(q, "wait").is_some_and(|w| w.eq_ignore_ascii_case("true"))
 }
 
-fn check_token(agent: &Agent, q: &[(String, String)]) -> Result<(), Response> {
-    if agent.validate_token(arg(q, "agent_token")) {
-        Ok(())
-    } else {
-        Err(fault(StatusCode::UNAUTHORIZED, "401 Unauthorized: Token invalid."))
-    }
+/// The command endpoints read the token from the query only, as IPA does.
+fn authorized(agent: &Agent, q: &[(String, String)]) -> bool {
+    agent.validate_token(arg(q, "agent_token"))
+}
+
+fn unauthorized() -> Response {
+    fault(StatusCode::UNAUTHORIZED, "401 Unauthorized: Token invalid.")
 }
 
 fn root_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 
@@ -170,16 +190,20 @@ async fn api_status(State(agent): State<Arc<Agent>>) -> Response {
 }
 
 async fn list_commands(State(agent): State<Arc<Agent>>, Query(q): Q) -> Response {
-    if let Err(r) = check_token(&agent, &q) {
-        return r;
+    if !authorized(&agent, &q) {
+        return unauthorized();
     }
     let commands: Vec<Value> = agent.runner.list().iter().map(|r| r.to_json()).collect();
     ok(json!({"commands": commands}))
 }
 
-async fn get_command(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Query(q): Q) -> Response {
-    if let Err(r) = check_token(&agent, &q) {
-        return r;
+async fn get_command(
+    State(agent): State<Arc<Agent>>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    if !authorized(&agent, &q) {
+        return unauthorized();
     }
     let result = match agent.runner.get(&id) {
         Ok(r) => r,
@@ -192,17 +216,27 @@ async fn get_command(State(agent): State<Arc<Agent>>, Path(id): Path<String>, Qu
 }
 
 async fn run_command(State(agent): State<Arc<Agent>>, Query(q): Q, body: Bytes) -> Response {
-    if let Err(r) = check_token(&agent, &q) {
-        return r;
+    if !authorized(&agent, &q) {
+        return unauthorized();
     }
     // Like werkzeug's get_json(force=True): the content type is not checked.
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return fault(StatusCode::BAD_REQUEST, format!("400 Bad Request: Failed to decode JSON object: {e}")),
+        Err(e) => {
+            return fault(
+                StatusCode::BAD_REQUEST,
+                format!("400 Bad Request: Failed to decode JSON object: {e}"),
+            )
+        }
     };
     let (name, params) = match (body.get("name").and_then(Value::as_str), body.get("params")) {
         (Some(n), Some(Value::Object(p))) => (n.to_string(), p.clone()),
-        _ => return fault(StatusCode::BAD_REQUEST, "400 Bad Request: Missing or invalid name or params"),
+        _ => {
+            return fault(
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: Missing or invalid name or params",
+            )
+        }
     };
     let result = match agent.runner.execute(&name, params).await {
         Ok(r) => r,
@@ -222,23 +256,43 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    fault(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed: The method is not allowed for the requested URL.")
+    fault(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "405 Method Not Allowed: The method is not allowed for the requested URL.",
+    )
 }
 
 /// The API as an axum router.
 pub fn router(agent: Arc<Agent>) -> Router {
-    let mut r = Router::new().route("/", get(api_root)).route("/v1", get(api_v1)).route("/v1/", get(api_v1));
+    let mut r = Router::new()
+        .route("/", get(api_root))
+        .route("/v1", get(api_v1))
+        .route("/v1/", get(api_v1));
     for prefix in ["/v1", ""] {
         r = r
             .route(&format!("{prefix}/status"), get(api_status))
-            .route(&format!("{prefix}/commands"), get(list_commands).post(run_command))
-            .route(&format!("{prefix}/commands/"), get(list_commands).post(run_command))
+            .route(
+                &format!("{prefix}/commands"),
+                get(list_commands).post(run_command),
+            )
+            .route(
+                &format!("{prefix}/commands/"),
+                get(list_commands).post(run_command),
+            )
             .route(&format!("{prefix}/commands/{{id}}"), get(get_command));
     }
-    r.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(agent)
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(agent)
 }
 
 /// Serve the API on `listener` until `shutdown` completes.
-pub async fn serve(listener: tokio::net::TcpListener, agent: Arc<Agent>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(agent)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    agent: Arc<Agent>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(agent))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

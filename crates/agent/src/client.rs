@@ -84,7 +84,10 @@ pub struct LookupResponse {
 
 impl LookupResponse {
     pub fn uuid(&self) -> &str {
-        self.node.get("uuid").and_then(Value::as_str).unwrap_or_default()
+        self.node
+            .get("uuid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     /// `config.heartbeat_timeout` in seconds (a number, or a numeric string).
     pub fn heartbeat_timeout(&self) -> Option<f64> {
@@ -122,11 +125,22 @@ pub fn error_from_response(status: u16, body: &str) -> String {
             };
             let inner = match inner {
                 Value::Object(_) => inner,
-                Value::String(s) => serde_json::from_str::<Value>(&s).ok().filter(Value::is_object).unwrap_or(json!({})),
+                Value::String(s) => serde_json::from_str::<Value>(&s)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or(json!({})),
                 _ => json!({}),
             };
-            let pick = |k: &str| inner.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-            pick("faultstring").or_else(|| pick("title")).unwrap_or_else(|| body.to_string())
+            let pick = |k: &str| {
+                inner
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            pick("faultstring")
+                .or_else(|| pick("title"))
+                .unwrap_or_else(|| body.to_string())
         }
     };
     format!("Error {status}: {text}")
@@ -151,7 +165,10 @@ pub struct IronicClient {
 impl IronicClient {
     pub fn new(opts: ClientOptions, clock: Arc<dyn Clock>) -> Result<Self, ClientError> {
         if opts.api_urls.iter().any(|u| u.starts_with("https://")) {
-            return Err(ClientError::Config("https API URLs need TLS support, which this build of the agent does not include".into()));
+            return Err(ClientError::Config(
+                "https API URLs need TLS support, which this build of the agent does not include"
+                    .into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(opts.http_request_timeout)
@@ -160,7 +177,11 @@ impl IronicClient {
             .pool_max_idle_per_host(2)
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        let urls = opts.api_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect();
+        let urls = opts
+            .api_urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect();
         Ok(IronicClient {
             http,
             api_version: Mutex::new(opts.ironic_api_version),
@@ -186,7 +207,9 @@ impl IronicClient {
     }
 
     fn base_headers(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let rb = rb.header("Content-Type", "application/json").header("Accept", "application/json");
+        let rb = rb
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
         match &self.opts.global_request_id {
             Some(id) => rb.header(REQUEST_ID_HEADER, id),
             None => rb,
@@ -204,7 +227,9 @@ impl IronicClient {
     ) -> Result<(u16, String), ClientError> {
         let urls = self.api_urls();
         if urls.is_empty() {
-            return Err(ClientError::Config("no Ironic API URL is configured".into()));
+            return Err(ClientError::Config(
+                "no Ironic API URL is configured".into(),
+            ));
         }
         let mut last = String::new();
         for (idx, base) in urls.iter().enumerate() {
@@ -222,7 +247,10 @@ impl IronicClient {
             match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let text = resp.text().await.map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
+                    let text = resp
+                        .text()
+                        .await
+                        .map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
                     if idx > 0 {
                         let mut u = self.urls.lock().unwrap();
                         let n = u.len();
@@ -245,10 +273,15 @@ impl IronicClient {
         if let Some(v) = *self.api_version.lock().unwrap() {
             return v;
         }
-        let discovered = match self.request(reqwest::Method::GET, "/", &[], None, None).await {
-            Ok((200..=299, text)) => serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.pointer("/default_version/version").and_then(Value::as_str).and_then(crate::config::parse_version)),
+        let discovered = match self
+            .request(reqwest::Method::GET, "/", &[], None, None)
+            .await
+        {
+            Ok((200..=299, text)) => serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+                v.pointer("/default_version/version")
+                    .and_then(Value::as_str)
+                    .and_then(crate::config::parse_version)
+            }),
             Ok((status, text)) => {
                 tracing::warn!(status, body = %text, "version discovery failed");
                 None
@@ -264,7 +297,10 @@ impl IronicClient {
                 v
             }
             None => {
-                tracing::warn!("falling back to API version {}", version_string(MIN_IRONIC_VERSION));
+                tracing::warn!(
+                    "falling back to API version {}",
+                    version_string(MIN_IRONIC_VERSION)
+                );
                 MIN_IRONIC_VERSION
             }
         }
@@ -296,19 +332,34 @@ impl IronicClient {
             let exp = 2f64.powi((attempt - 1).min(1000));
             let high = min.max(exp.min(max));
             let wait = self.clock.uniform(min, high);
-            self.clock.sleep(Duration::from_secs_f64(wait.max(0.0))).await;
+            self.clock
+                .sleep(Duration::from_secs_f64(wait.max(0.0)))
+                .await;
             attempt += 1;
         }
     }
 
     /// One lookup attempt; `Err` carries the reason to retry.
-    async fn do_lookup(&self, addresses: &[String], node_uuid: Option<&str>) -> Result<LookupResponse, String> {
+    async fn do_lookup(
+        &self,
+        addresses: &[String],
+        node_uuid: Option<&str>,
+    ) -> Result<LookupResponse, String> {
         let mut query = vec![("addresses", addresses.join(","))];
         if let Some(u) = node_uuid.filter(|u| !u.is_empty()) {
             query.push(("node_uuid", u.to_string()));
         }
         let version = self.api_version().await.min(AGENT_TOKEN_IRONIC_VERSION);
-        let (status, text) = match self.request(reqwest::Method::GET, "/v1/lookup", &query, None, Some(version)).await {
+        let (status, text) = match self
+            .request(
+                reqwest::Method::GET,
+                "/v1/lookup",
+                &query,
+                None,
+                Some(version),
+            )
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "error during lookup, retrying");
@@ -357,7 +408,12 @@ impl IronicClient {
     }
 
     /// `POST /v1/heartbeat/{uuid}`; the answer must be 202.
-    pub async fn heartbeat(&self, uuid: &str, callback_url: &str, extra: &HeartbeatExtra) -> Result<(), ClientError> {
+    pub async fn heartbeat(
+        &self,
+        uuid: &str,
+        callback_url: &str,
+        extra: &HeartbeatExtra,
+    ) -> Result<(), ClientError> {
         let api = self.api_version().await;
         let mut data = Map::new();
         data.insert("callback_url".into(), json!(callback_url));
@@ -383,11 +439,22 @@ impl IronicClient {
             }
         }
         let path = format!("/v1/heartbeat/{uuid}");
-        let (status, text) = self.request(reqwest::Method::POST, &path, &[], Some(&Value::Object(data)), Some(header)).await?;
+        let (status, text) = self
+            .request(
+                reqwest::Method::POST,
+                &path,
+                &[],
+                Some(&Value::Object(data)),
+                Some(header),
+            )
+            .await?;
         match status {
             202 => Ok(()),
             409 => Err(ClientError::Conflict(error_from_response(status, &text))),
-            _ => Err(ClientError::Status { status, message: error_from_response(status, &text) }),
+            _ => Err(ClientError::Status {
+                status,
+                message: error_from_response(status, &text),
+            }),
         }
     }
 
@@ -395,9 +462,15 @@ impl IronicClient {
     /// each URL in turn on connection errors; connection errors, 5xx and 409 are retried up to
     /// 5 attempts with waits of max(5, min(1.5 × 2^(n-1), 30)) s; other 4xx fail at once.
     /// Returns the JSON answer (`{uuid}` from Ironic without a version header).
-    pub async fn post_inspection(&self, urls: &[String], data: &Value) -> Result<Value, ClientError> {
+    pub async fn post_inspection(
+        &self,
+        urls: &[String],
+        data: &Value,
+    ) -> Result<Value, ClientError> {
         if urls.is_empty() {
-            return Err(ClientError::Config("no inspection call-back URL is configured".into()));
+            return Err(ClientError::Config(
+                "no inspection call-back URL is configured".into(),
+            ));
         }
         if urls.iter().any(|u| u.starts_with("https://")) {
             return Err(ClientError::Config("https call-back URLs need TLS support, which this build of the agent does not include".into()));
@@ -414,9 +487,14 @@ impl IronicClient {
             if !retryable || attempt >= INSPECTION_ATTEMPTS {
                 let (status, text) = outcome?;
                 if status >= 400 {
-                    return Err(ClientError::Status { status, message: format!("error {status}: {text}") });
+                    return Err(ClientError::Status {
+                        status,
+                        message: format!("error {status}: {text}"),
+                    });
                 }
-                return serde_json::from_str(&text).map_err(|e| ClientError::InvalidResponse(format!("inspection answer is not JSON: {e}")));
+                return serde_json::from_str(&text).map_err(|e| {
+                    ClientError::InvalidResponse(format!("inspection answer is not JSON: {e}"))
+                });
             }
             let wait = (1.5 * 2f64.powi(attempt as i32 - 1)).clamp(5.0, 30.0);
             tracing::warn!(attempt, wait, "posting inspection data failed; retrying");
@@ -425,15 +503,24 @@ impl IronicClient {
         }
     }
 
-    async fn post_inspection_once(&self, urls: &[String], body: &str) -> Result<(u16, String), ClientError> {
+    async fn post_inspection_once(
+        &self,
+        urls: &[String],
+        body: &str,
+    ) -> Result<(u16, String), ClientError> {
         let mut last = String::new();
         for url in urls {
             tracing::info!(url = %url, "posting collected data");
-            let rb = self.base_headers(self.http.post(url)).body(body.to_string());
+            let rb = self
+                .base_headers(self.http.post(url))
+                .body(body.to_string());
             match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let text = resp.text().await.map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
+                    let text = resp
+                        .text()
+                        .await
+                        .map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
                     return Ok((status, text));
                 }
                 Err(e) => {
@@ -448,7 +535,11 @@ impl IronicClient {
 
 /// `http://<host>:<port>` with IPv6 hosts bracketed (IPA's `_get_agent_url`).
 pub fn agent_url(protocol: &str, host: &str, port: u16) -> String {
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
     format!("{protocol}://{host}:{port}")
 }
 
@@ -464,8 +555,14 @@ mod tests {
         assert_eq!(error_from_response(404, dict), "Error 404: Not here");
         let title = r#"{"title": "Unauthorized", "description": "x"}"#;
         assert_eq!(error_from_response(401, title), "Error 401: Unauthorized");
-        assert_eq!(error_from_response(500, "plain text"), "Error 500: plain text");
-        assert_eq!(error_from_response(400, r#"{"other": 1}"#), r#"Error 400: {"other": 1}"#);
+        assert_eq!(
+            error_from_response(500, "plain text"),
+            "Error 500: plain text"
+        );
+        assert_eq!(
+            error_from_response(400, r#"{"other": 1}"#),
+            r#"Error 400: {"other": 1}"#
+        );
     }
 
     #[test]

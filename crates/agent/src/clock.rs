@@ -26,7 +26,10 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn new() -> Self {
-        SystemClock { origin: Instant::now(), rng: Mutex::new(Rng::from_os()) }
+        SystemClock {
+            origin: Instant::now(),
+            rng: Mutex::new(Rng::from_os()),
+        }
     }
 }
 

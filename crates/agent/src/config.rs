@@ -22,7 +22,11 @@ pub const AGENT_VERSION: &str = "13.0.0";
 pub enum ConfigError {
     /// A parameter's value does not parse or is outside its range.
     #[error("invalid value {value:?} for kernel parameter {param}: {reason}")]
-    Invalid { param: String, value: String, reason: String },
+    Invalid {
+        param: String,
+        value: String,
+        reason: String,
+    },
     /// `mdns` service discovery is not supported by ferric's agent.
     #[error("{param}=mdns is not supported: give the URL explicitly")]
     MdnsUnsupported { param: String },
@@ -122,11 +126,19 @@ pub fn normalize_mac(mac: &str) -> String {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn invalid(param: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { param: param.into(), value: value.into(), reason: reason.into() }
+    ConfigError::Invalid {
+        param: param.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 /// oslo.config's Boolean type: case-insensitive true/1/on/yes and false/0/off/no.
@@ -134,17 +146,27 @@ fn parse_bool(param: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_lowercase().as_str() {
         "true" | "1" | "on" | "yes" => Ok(true),
         "false" | "0" | "off" | "no" => Ok(false),
-        _ => Err(invalid(param, value, "expected true/false, 1/0, on/off or yes/no")),
+        _ => Err(invalid(
+            param,
+            value,
+            "expected true/false, 1/0, on/off or yes/no",
+        )),
     }
 }
 
 /// oslo.utils' `bool_from_string`, which IPA uses for `ipa-debug`: anything else is false.
 fn lenient_bool(value: &str) -> bool {
-    matches!(value.trim().to_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes")
+    matches!(
+        value.trim().to_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
 }
 
 fn parse_secs(param: &str, value: &str) -> Result<Duration, ConfigError> {
-    let n: i64 = value.trim().parse().map_err(|_| invalid(param, value, "expected an integer number of seconds"))?;
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(param, value, "expected an integer number of seconds"))?;
     if n < 0 {
         return Err(invalid(param, value, "must be at least 0"));
     }
@@ -152,19 +174,34 @@ fn parse_secs(param: &str, value: &str) -> Result<Duration, ConfigError> {
 }
 
 fn parse_port(param: &str, value: &str) -> Result<u16, ConfigError> {
-    value.trim().parse().map_err(|_| invalid(param, value, "expected a port number between 0 and 65535"))
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(param, value, "expected a port number between 0 and 65535"))
 }
 
 fn parse_urls(param: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     if value == "mdns" {
-        return Err(ConfigError::MdnsUnsupported { param: param.into() });
+        return Err(ConfigError::MdnsUnsupported {
+            param: param.into(),
+        });
     }
-    let urls: Vec<String> = value.split(',').filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_string()).collect();
+    let urls: Vec<String> = value
+        .split(',')
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect();
     // IPA's regex is `^(mdns|http(s?):\/\/.+)` on the whole value; every URL is checked here.
     for u in &urls {
-        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+        let rest = u
+            .strip_prefix("http://")
+            .or_else(|| u.strip_prefix("https://"));
         if rest.is_none_or(str::is_empty) {
-            return Err(invalid(param, value, "URLs must start with http:// or https://"));
+            return Err(invalid(
+                param,
+                value,
+                "URLs must start with http:// or https://",
+            ));
         }
     }
     Ok(urls)
@@ -173,7 +210,8 @@ fn parse_urls(param: &str, value: &str) -> Result<Vec<String>, ConfigError> {
 impl Config {
     /// Read the running kernel's `/proc/cmdline`.
     pub fn from_proc_cmdline() -> Result<Config, ConfigError> {
-        let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| invalid("/proc/cmdline", "", e.to_string()))?;
+        let cmdline = std::fs::read_to_string("/proc/cmdline")
+            .map_err(|e| invalid("/proc/cmdline", "", e.to_string()))?;
         Config::from_cmdline(&cmdline)
     }
 
@@ -200,11 +238,19 @@ impl Config {
         c.inspection_callback_urls = match explicit_callback {
             Some(urls) => urls,
             // IPA's `inspector.is_enabled()`: callback URL, or collectors together with api_url.
-            None if collectors.is_some() => c.api_urls.iter().map(|u| format!("{u}{CONTINUE_INSPECTION_PATH}")).collect(),
+            None if collectors.is_some() => c
+                .api_urls
+                .iter()
+                .map(|u| format!("{u}{CONTINUE_INSPECTION_PATH}"))
+                .collect(),
             None => Vec::new(),
         };
-        c.agent_token = get("ipa-agent-token").filter(|v| !v.is_empty()).map(str::to_string);
-        c.global_request_id = get("ipa-global-request-id").filter(|v| !v.is_empty()).map(str::to_string);
+        c.agent_token = get("ipa-agent-token")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        c.global_request_id = get("ipa-global-request-id")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         c.bootif = get("BOOTIF").filter(|v| !v.is_empty()).map(normalize_mac);
         if let Some(v) = get("ipa-listen-host") {
             c.listen_host = v.to_string();
@@ -212,15 +258,29 @@ impl Config {
         if let Some(v) = get("ipa-listen-port") {
             c.listen_port = parse_port("ipa-listen-port", v)?;
         }
-        c.advertise_host = get("ipa-advertise-host").filter(|v| !v.is_empty()).map(str::to_string);
+        c.advertise_host = get("ipa-advertise-host")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         if let Some(v) = get("ipa-advertise-port") {
             c.advertise_port = parse_port("ipa-advertise-port", v)?;
         }
         if let Some(v) = get("ipa-advertise-protocol") {
             match v {
                 "http" => {}
-                "https" => return Err(invalid("ipa-advertise-protocol", v, "the agent API is served over plain HTTP only")),
-                _ => return Err(invalid("ipa-advertise-protocol", v, "expected http or https")),
+                "https" => {
+                    return Err(invalid(
+                        "ipa-advertise-protocol",
+                        v,
+                        "the agent API is served over plain HTTP only",
+                    ))
+                }
+                _ => {
+                    return Err(invalid(
+                        "ipa-advertise-protocol",
+                        v,
+                        "expected http or https",
+                    ))
+                }
             }
         }
         if let Some(v) = get("ipa-insecure") {

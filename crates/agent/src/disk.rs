@@ -39,7 +39,10 @@ pub struct BlockDevice {
 
 impl BlockDevice {
     pub fn new(name: impl Into<String>) -> Self {
-        BlockDevice { name: name.into(), ..Default::default() }
+        BlockDevice {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// IPA's `_is_nvme`.
@@ -49,10 +52,16 @@ impl BlockDevice {
 
     /// The logical sector size: the inventory's `logical_sectors`, else sysfs, else 512.
     pub fn sector_size(&self) -> u64 {
-        if let Some(s) = self.logical_sectors.filter(|s| s.is_power_of_two() && *s >= 512) {
+        if let Some(s) = self
+            .logical_sectors
+            .filter(|s| s.is_power_of_two() && *s >= 512)
+        {
             return s;
         }
-        let base = Path::new(&self.name).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let base = Path::new(&self.name)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         std::fs::read_to_string(format!("/sys/class/block/{base}/queue/logical_block_size"))
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -66,7 +75,12 @@ pub fn devices_from_inventory(inventory: &Value) -> Vec<BlockDevice> {
     inventory
         .get("disks")
         .and_then(Value::as_array)
-        .map(|d| d.iter().filter_map(|v| serde_json::from_value::<BlockDevice>(v.clone()).ok()).filter(|d| !d.name.is_empty()).collect())
+        .map(|d| {
+            d.iter()
+                .filter_map(|v| serde_json::from_value::<BlockDevice>(v.clone()).ok())
+                .filter(|d| !d.name.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -82,7 +96,9 @@ pub fn skip_list(devices: &[BlockDevice], node: &Value) -> Result<Vec<String>, S
     };
     let mut skipped = Vec::new();
     for hint in hints {
-        let hint = hint.as_object().ok_or_else(|| format!("invalid skip_block_devices hint {hint}"))?;
+        let hint = hint
+            .as_object()
+            .ok_or_else(|| format!("invalid skip_block_devices hint {hint}"))?;
         if hint.contains_key("volume_name") {
             continue;
         }
@@ -101,20 +117,43 @@ fn matches_hint(d: &BlockDevice, hint: &serde_json::Map<String, Value>) -> Resul
         let want = match v {
             Value::String(s) => {
                 let s = s.trim();
-                let s = s.strip_prefix("s==").or_else(|| s.strip_prefix("==")).unwrap_or(s).trim();
-                if s.starts_with('<') || s.starts_with('>') || s.starts_with("!=") || s.starts_with("s!=") || s.starts_with("s<") || s.starts_with("s>") {
-                    return Err(format!("skip_block_devices hint {k}={v}: only exact values are supported"));
+                let s = s
+                    .strip_prefix("s==")
+                    .or_else(|| s.strip_prefix("=="))
+                    .unwrap_or(s)
+                    .trim();
+                if s.starts_with('<')
+                    || s.starts_with('>')
+                    || s.starts_with("!=")
+                    || s.starts_with("s!=")
+                    || s.starts_with("s<")
+                    || s.starts_with("s>")
+                {
+                    return Err(format!(
+                        "skip_block_devices hint {k}={v}: only exact values are supported"
+                    ));
                 }
                 s.to_string()
             }
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            other => return Err(format!("skip_block_devices hint {k}={other}: unsupported value")),
+            other => {
+                return Err(format!(
+                    "skip_block_devices hint {k}={other}: unsupported value"
+                ))
+            }
         };
-        let eq = |have: &Option<String>| have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&want));
+        let eq = |have: &Option<String>| {
+            have.as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&want))
+        };
         let ok = match k.as_str() {
             "name" => {
-                let w = if want.starts_with('/') { want.clone() } else { format!("/dev/{want}") };
+                let w = if want.starts_with('/') {
+                    want.clone()
+                } else {
+                    format!("/dev/{want}")
+                };
                 d.name == w
             }
             "by_path" => d.by_path.as_deref() == Some(want.as_str()),
@@ -125,11 +164,19 @@ fn matches_hint(d: &BlockDevice, hint: &serde_json::Map<String, Value>) -> Resul
             "wwn_with_extension" => eq(&d.wwn_with_extension),
             "wwn_vendor_extension" => eq(&d.wwn_vendor_extension),
             "hctl" => eq(&d.hctl),
-            "size" => want.parse::<u64>().map_err(|_| format!("skip_block_devices hint size={v}: expected GiB"))? == d.size >> 30,
+            "size" => {
+                want.parse::<u64>()
+                    .map_err(|_| format!("skip_block_devices hint size={v}: expected GiB"))?
+                    == d.size >> 30
+            }
             "rotational" => match want.to_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => d.rotational,
                 "false" | "0" | "no" | "off" => !d.rotational,
-                _ => return Err(format!("skip_block_devices hint rotational={v}: expected a boolean")),
+                _ => {
+                    return Err(format!(
+                        "skip_block_devices hint rotational={v}: expected a boolean"
+                    ))
+                }
             },
             other => return Err(format!("skip_block_devices hint {other} is not supported")),
         };
@@ -196,7 +243,12 @@ fn parse_gpt_header(f: &File, size: u64, lba: u64, ss: u64) -> Option<(GptArea, 
     if esz < 128 || num == 0 || num * esz > 4 << 20 {
         return None;
     }
-    let area = GptArea { header: lba * ss, entries: entries_lba.checked_mul(ss)?, entries_len: num * esz, sector: ss };
+    let area = GptArea {
+        header: lba * ss,
+        entries: entries_lba.checked_mul(ss)?,
+        entries_len: num * esz,
+        sector: ss,
+    };
     let mut parts = Vec::new();
     if let Some(entries) = read_at(f, area.entries, area.entries_len as usize, size) {
         for e in entries.chunks_exact(esz as usize) {
@@ -209,11 +261,18 @@ fn parse_gpt_header(f: &File, size: u64, lba: u64, ss: u64) -> Option<(GptArea, 
             if first > last {
                 continue;
             }
-            let (Some(start), Some(end)) = (first.checked_mul(ss), (last + 1).checked_mul(ss)) else { continue };
+            let (Some(start), Some(end)) = (first.checked_mul(ss), (last + 1).checked_mul(ss))
+            else {
+                continue;
+            };
             if start >= size {
                 continue;
             }
-            parts.push(Partition { start, len: end.min(size) - start, kind: PartitionKind::Gpt(t) });
+            parts.push(Partition {
+                start,
+                len: end.min(size) - start,
+                kind: PartitionKind::Gpt(t),
+            });
         }
     }
     Some((area, parts))
@@ -221,7 +280,9 @@ fn parse_gpt_header(f: &File, size: u64, lba: u64, ss: u64) -> Option<(GptArea, 
 
 fn parse_mbr(f: &File, size: u64, ss: u64) -> Vec<Partition> {
     let mut out = Vec::new();
-    let Some(s) = read_at(f, 0, 512, size) else { return out };
+    let Some(s) = read_at(f, 0, 512, size) else {
+        return out;
+    };
     if s[510] != 0x55 || s[511] != 0xAA {
         return out;
     }
@@ -244,14 +305,20 @@ fn parse_mbr(f: &File, size: u64, ss: u64) -> Vec<Partition> {
             let ext = start;
             let mut ebr = start;
             for _ in 0..256 {
-                let Some(e) = read_at(f, ebr * ss, 512, size) else { break };
+                let Some(e) = read_at(f, ebr * ss, 512, size) else {
+                    break;
+                };
                 if e[510] != 0x55 || e[511] != 0xAA {
                     break;
                 }
                 let (_, lty, lstart, llen) = entry(&e, 0);
                 if lty != 0 && llen > 0 && (ebr + lstart) * ss < size {
                     let st = (ebr + lstart) * ss;
-                    out.push(Partition { start: st, len: (llen * ss).min(size - st), kind: PartitionKind::Mbr(lty) });
+                    out.push(Partition {
+                        start: st,
+                        len: (llen * ss).min(size - st),
+                        kind: PartitionKind::Mbr(lty),
+                    });
                 }
                 let (_, nty, nstart, _) = entry(&e, 1);
                 if nty == 0 || nstart == 0 || ext + nstart == ebr {
@@ -262,7 +329,11 @@ fn parse_mbr(f: &File, size: u64, ss: u64) -> Vec<Partition> {
             continue;
         }
         let st = start * ss;
-        out.push(Partition { start: st, len: (len * ss).min(size - st), kind: PartitionKind::Mbr(ty) });
+        out.push(Partition {
+            start: st,
+            len: (len * ss).min(size - st),
+            kind: PartitionKind::Mbr(ty),
+        });
     }
     out
 }
@@ -280,7 +351,11 @@ fn read_layout(f: &File, size: u64, ss: u64) -> (Vec<Partition>, Vec<GptArea>) {
     }
     for s in sizes {
         let primary = parse_gpt_header(f, size, 1, s);
-        let backup = if size >= 2 * s { parse_gpt_header(f, size, size / s - 1, s) } else { None };
+        let backup = if size >= 2 * s {
+            parse_gpt_header(f, size, size / s - 1, s)
+        } else {
+            None
+        };
         if primary.is_none() && backup.is_none() {
             continue;
         }
@@ -326,10 +401,20 @@ struct Magic {
 }
 
 const fn m(what: &'static str, off: u64, bytes: &'static [u8]) -> Magic {
-    Magic { what, off, bytes, boot_sig: false }
+    Magic {
+        what,
+        off,
+        bytes,
+        boot_sig: false,
+    }
 }
 const fn mb(what: &'static str, off: u64, bytes: &'static [u8]) -> Magic {
-    Magic { what, off, bytes, boot_sig: true }
+    Magic {
+        what,
+        off,
+        bytes,
+        boot_sig: true,
+    }
 }
 
 const MD_MAGIC: &[u8] = &[0xfc, 0x4e, 0x2b, 0xa9];
@@ -374,7 +459,14 @@ const MAGICS: &[Magic] = &[
     m("crypto_LUKS", 0x40_0000, b"SKUL\xba\xbe"),
     m("linux_raid_member", 0, MD_MAGIC),
     m("linux_raid_member", 0x1000, MD_MAGIC),
-    m("bcache", 0x1018, &[0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81]),
+    m(
+        "bcache",
+        0x1018,
+        &[
+            0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba,
+            0x6d, 0x81,
+        ],
+    ),
     m("iso9660", 0x8001, b"CD001"),
     m("iso9660", 0x8801, b"CD001"),
     m("iso9660", 0x9001, b"CD001"),
@@ -398,7 +490,11 @@ fn find_signatures(f: &File, size: u64, start: u64, len: u64) -> Vec<Signature> 
     let len = end.saturating_sub(start);
     let mut out = Vec::new();
     let mut push = |what, offset: u64, n: u64| {
-        let s = Signature { what, offset, len: n };
+        let s = Signature {
+            what,
+            offset,
+            len: n,
+        };
         if !out.contains(&s) {
             out.push(s);
         }
@@ -410,7 +506,9 @@ fn find_signatures(f: &File, size: u64, start: u64, len: u64) -> Vec<Signature> 
         }
         if read_at(f, start + mg.off, n as usize, size).as_deref() == Some(mg.bytes) {
             push(mg.what, start + mg.off, n);
-            if mg.boot_sig && read_at(f, start + 0x1FE, 2, size).as_deref() == Some(&[0x55, 0xAA][..]) {
+            if mg.boot_sig
+                && read_at(f, start + 0x1FE, 2, size).as_deref() == Some(&[0x55, 0xAA][..])
+            {
                 push(mg.what, start + 0x1FE, 2);
             }
         }
@@ -436,7 +534,9 @@ fn find_signatures(f: &File, size: u64, start: u64, len: u64) -> Vec<Signature> 
             if let Some(buf) = read_at(f, ring, 128 << 10, size) {
                 for (i, ub) in buf.chunks_exact(1024).enumerate() {
                     let v = &ub[0..8];
-                    if v == [0x0c, 0xb1, 0xba, 0, 0, 0, 0, 0] || v == [0, 0, 0, 0, 0, 0xba, 0xb1, 0x0c] {
+                    if v == [0x0c, 0xb1, 0xba, 0, 0, 0, 0, 0]
+                        || v == [0, 0, 0, 0, 0, 0xba, 0xb1, 0x0c]
+                    {
                         push("zfs_member", ring + i as u64 * 1024, 8);
                     }
                 }
@@ -466,7 +566,9 @@ pub fn probe_signatures(path: &Path, sector_size: u64) -> io::Result<Vec<Signatu
 pub fn is_raid_member(path: &Path) -> io::Result<bool> {
     let mut f = File::open(path)?;
     let size = size_of(&mut f)?;
-    Ok(find_signatures(&f, size, 0, size).iter().any(|s| s.what == "linux_raid_member"))
+    Ok(find_signatures(&f, size, 0, size)
+        .iter()
+        .any(|s| s.what == "linux_raid_member"))
 }
 
 fn guid_bytes(s: &str) -> [u8; 16] {
@@ -534,7 +636,11 @@ fn zero_range(f: &File, off: u64, len: u64) -> io::Result<()> {
 pub fn destroy_disk_metadata(path: &Path, sector_size: u64) -> io::Result<WipeReport> {
     let mut f = OpenOptions::new().read(true).write(true).open(path)?;
     let size = size_of(&mut f)?;
-    let ss = if sector_size.is_power_of_two() && sector_size >= 512 { sector_size } else { 512 };
+    let ss = if sector_size.is_power_of_two() && sector_size >= 512 {
+        sector_size
+    } else {
+        512
+    };
     let (parts, areas) = read_layout(&f, size, ss);
     let mut report = WipeReport::default();
     // Partitions first (last to first), then the whole device, like IPA's reverse-sorted list.
@@ -562,7 +668,7 @@ pub fn destroy_disk_metadata(path: &Path, sector_size: u64) -> io::Result<WipeRe
     }
     // IPA's dd: the first sectors (MBR, primary GPT header and 16 KiB of entries) and, when the
     // device is larger than that, as many at the end (backup entries and header).
-    let gpt_sectors = (16384 + ss - 1) / ss + 1;
+    let gpt_sectors = 16384u64.div_ceil(ss) + 1;
     let lead = (gpt_sectors + 1) * ss;
     zero(0, lead, &mut report)?;
     if size > lead {
@@ -581,7 +687,9 @@ pub fn overwrite(path: &Path, random_passes: u32, zero: bool) -> io::Result<()> 
     const CHUNK: usize = 1 << 20;
     let mut buf = vec![0u8; CHUNK];
     let mut rng = Rng::from_os();
-    let passes = (0..random_passes).map(|_| true).chain(zero.then_some(false));
+    let passes = (0..random_passes)
+        .map(|_| true)
+        .chain(zero.then_some(false));
     for (n, random) in passes.enumerate() {
         tracing::info!(device = %path.display(), pass = n + 1, random, "overwriting");
         if !random {

@@ -24,8 +24,17 @@ pub type InventorySource = Arc<dyn Fn(&[String]) -> InventoryData + Send + Sync>
 /// The MAC addresses of the inventory's interfaces, in order, without duplicates.
 pub fn mac_addresses(inventory: &Value) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for i in inventory.get("interfaces").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(m) = i.get("mac_address").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+    for i in inventory
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(m) = i
+            .get("mac_address")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
             let m = m.to_lowercase();
             if !out.contains(&m) {
                 out.push(m);

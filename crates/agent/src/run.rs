@@ -3,7 +3,9 @@
 //! told to stop.
 
 use crate::api::{self, Agent};
-use crate::client::{self, ClientError, ClientOptions, HeartbeatExtra, IronicClient, LookupResponse};
+use crate::client::{
+    self, ClientError, ClientOptions, HeartbeatExtra, IronicClient, LookupResponse,
+};
 use crate::clock::{BoxFuture, Clock, SystemClock};
 use crate::commands::{self, clean::DeviceSource, Registry};
 use crate::config::Config;
@@ -60,12 +62,21 @@ pub struct RunOptions {
 }
 
 /// Run the agent until SIGINT/SIGTERM: the entry point for `ferric agent`.
-pub async fn run(config: Config, hw: InventorySource, system: Arc<dyn System>) -> Result<(), RunError> {
+pub async fn run(
+    config: Config,
+    hw: InventorySource,
+    system: Arc<dyn System>,
+) -> Result<(), RunError> {
     run_with(config, hw, system, RunOptions::default()).await
 }
 
 /// The registry of every command this agent serves.
-pub fn default_registry(config: &Config, hw: InventorySource, system: Arc<dyn System>, devices: DeviceSource) -> Registry {
+pub fn default_registry(
+    config: &Config,
+    hw: InventorySource,
+    system: Arc<dyn System>,
+    devices: DeviceSource,
+) -> Registry {
     let mut reg = Registry::new();
     commands::standby::register(&mut reg, system.clone());
     commands::poll::register(&mut reg, hw);
@@ -82,20 +93,23 @@ pub fn inventory_devices(hw: InventorySource) -> DeviceSource {
 async fn collect(hw: &InventorySource, collectors: &[String]) -> Result<InventoryData, String> {
     let hw = hw.clone();
     let collectors = collectors.to_vec();
-    tokio::task::spawn_blocking(move || hw(&collectors)).await.map_err(|e| format!("inventory collection failed: {e}"))
+    tokio::task::spawn_blocking(move || hw(&collectors))
+        .await
+        .map_err(|e| format!("inventory collection failed: {e}"))
 }
 
 fn default_shutdown() -> BoxFuture<()> {
     Box::pin(async {
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -107,9 +121,16 @@ fn default_shutdown() -> BoxFuture<()> {
 }
 
 /// [`run`] with injected pieces.
-pub async fn run_with(config: Config, hw: InventorySource, system: Arc<dyn System>, opts: RunOptions) -> Result<(), RunError> {
+pub async fn run_with(
+    config: Config,
+    hw: InventorySource,
+    system: Arc<dyn System>,
+    opts: RunOptions,
+) -> Result<(), RunError> {
     let clock: Arc<dyn Clock> = opts.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
-    let devices = opts.devices.unwrap_or_else(|| inventory_devices(hw.clone()));
+    let devices = opts
+        .devices
+        .unwrap_or_else(|| inventory_devices(hw.clone()));
     let registry = default_registry(&config, hw.clone(), system.clone(), devices);
     let agent = Agent::new(registry, config.agent_version.clone());
     tracing::info!(version = %config.agent_version, "starting ferric's agent");
@@ -117,50 +138,22 @@ pub async fn run_with(config: Config, hw: InventorySource, system: Arc<dyn Syste
     if let Some(t) = &config.agent_token {
         agent.set_token(Some(t.clone()));
     }
-    let client = Arc::new(IronicClient::new(ClientOptions::from_config(&config), clock.clone()).map_err(|e| RunError::Config(e.to_string()))?);
+    let client = Arc::new(
+        IronicClient::new(ClientOptions::from_config(&config), clock.clone())
+            .map_err(|e| RunError::Config(e.to_string()))?,
+    );
     client.set_agent_token(config.agent_token.clone());
 
-    let mut lookup: Option<(LookupResponse, f64)> = None;
-    if config.api_urls.is_empty() && !config.inspection_enabled() {
-        tracing::error!("neither ipa-api-url nor ipa-inspection-callback-url is set: no inspection, lookup or heartbeat");
-    } else {
-        let collectors: Vec<String> = if config.inspection_enabled() { config.inspection_collectors.clone() } else { Vec::new() };
-        let data = wait_for_interfaces(&hw, &collectors, &config, clock.as_ref()).await;
-        let mut uuid = None;
-        let mut log_extra = String::new();
-        if config.inspection_enabled() {
-            match inspect(&client, &config, data.clone(), system.clone()).await {
-                Ok(u) => uuid = u,
-                Err(e) => {
-                    tracing::error!(error = %e, "failed to perform inspection; proceeding with lookup");
-                    log_extra = format!("Inspection has previously failed: {e}");
-                }
-            }
+    // Stopping is honoured from here on, also during inspection and lookup.
+    let mut shutdown = opts.shutdown.unwrap_or_else(default_shutdown);
+    let startup = discover(&config, &hw, &system, &client, &agent, clock.as_ref());
+    let lookup = tokio::select! {
+        r = startup => r?,
+        _ = &mut shutdown => {
+            tracing::info!("stopped before the agent API was started");
+            return Ok(());
         }
-        if !config.api_urls.is_empty() {
-            let mut addresses = data.as_ref().map(|d| mac_addresses(&d.inventory)).unwrap_or_default();
-            if let Some(b) = &config.bootif {
-                if !addresses.contains(b) {
-                    addresses.push(b.clone());
-                }
-            }
-            let resp = client
-                .lookup_node(&addresses, uuid.as_deref(), config.lookup_timeout, config.lookup_interval, client::LOOKUP_MAX_INTERVAL)
-                .await
-                .map_err(|e| {
-                    if !log_extra.is_empty() {
-                        tracing::error!("{log_extra}");
-                    }
-                    RunError::Lookup(e)
-                })?;
-            tracing::info!(node = %resp.uuid(), "lookup succeeded");
-            process_lookup(&agent, &client, &resp)?;
-            let timeout = resp.heartbeat_timeout().unwrap_or(300.0);
-            lookup = Some((resp, timeout));
-        } else {
-            tracing::info!("no ipa-api-url configured: lookup and heartbeat skipped");
-        }
-    }
+    };
 
     let listener = match opts.listener {
         Some(l) => {
@@ -180,9 +173,12 @@ pub async fn run_with(config: Config, hw: InventorySource, system: Arc<dyn Syste
         Some((resp, timeout)) => {
             let host = match &config.advertise_host {
                 Some(h) => h.clone(),
-                None => advertise_address(&client.api_urls(), clock.as_ref()).await?.to_string(),
+                None => advertise_address(&client.api_urls(), clock.as_ref())
+                    .await?
+                    .to_string(),
             };
-            let callback = client::agent_url(&config.advertise_protocol, &host, config.advertise_port);
+            let callback =
+                client::agent_url(&config.advertise_protocol, &host, config.advertise_port);
             tracing::info!(callback_url = %callback, "starting heartbeater");
             let hb = Heartbeater {
                 client: client.clone(),
@@ -200,7 +196,6 @@ pub async fn run_with(config: Config, hw: InventorySource, system: Arc<dyn Syste
         f(agent.clone());
     }
 
-    let shutdown = opts.shutdown.unwrap_or_else(default_shutdown);
     let mut server = server;
     let served = tokio::select! {
         _ = shutdown => None,
@@ -221,9 +216,79 @@ pub async fn run_with(config: Config, hw: InventorySource, system: Arc<dyn Syste
     }
 }
 
+/// Inspection (when configured) and lookup (when an API URL is set): the node and its
+/// heartbeat timeout, or `None` when there is nothing to heartbeat to.
+async fn discover(
+    config: &Config,
+    hw: &InventorySource,
+    system: &Arc<dyn System>,
+    client: &IronicClient,
+    agent: &Agent,
+    clock: &dyn Clock,
+) -> Result<Option<(LookupResponse, f64)>, RunError> {
+    if config.api_urls.is_empty() && !config.inspection_enabled() {
+        tracing::error!("neither ipa-api-url nor ipa-inspection-callback-url is set: no inspection, lookup or heartbeat");
+        return Ok(None);
+    }
+    let collectors: Vec<String> = if config.inspection_enabled() {
+        config.inspection_collectors.clone()
+    } else {
+        Vec::new()
+    };
+    let data = wait_for_interfaces(hw, &collectors, config, clock).await;
+    let mut uuid = None;
+    let mut log_extra = String::new();
+    if config.inspection_enabled() {
+        match inspect(client, config, data.clone(), system.clone()).await {
+            Ok(u) => uuid = u,
+            Err(e) => {
+                tracing::error!(error = %e, "failed to perform inspection; proceeding with lookup");
+                log_extra = format!("Inspection has previously failed: {e}");
+            }
+        }
+    }
+    if config.api_urls.is_empty() {
+        tracing::info!("no ipa-api-url configured: lookup and heartbeat skipped");
+        return Ok(None);
+    }
+    let mut addresses = data
+        .as_ref()
+        .map(|d| mac_addresses(&d.inventory))
+        .unwrap_or_default();
+    if let Some(b) = &config.bootif {
+        if !addresses.contains(b) {
+            addresses.push(b.clone());
+        }
+    }
+    let resp = client
+        .lookup_node(
+            &addresses,
+            uuid.as_deref(),
+            config.lookup_timeout,
+            config.lookup_interval,
+            client::LOOKUP_MAX_INTERVAL,
+        )
+        .await
+        .map_err(|e| {
+            if !log_extra.is_empty() {
+                tracing::error!("{log_extra}");
+            }
+            RunError::Lookup(e)
+        })?;
+    tracing::info!(node = %resp.uuid(), "lookup succeeded");
+    process_lookup(agent, client, &resp)?;
+    let timeout = resp.heartbeat_timeout().unwrap_or(300.0);
+    Ok(Some((resp, timeout)))
+}
+
 /// Collect until an interface with a MAC shows up (at most 60 s, every 5 s), as IPA's
 /// `_wait_for_interface`; `None` when collection itself failed.
-async fn wait_for_interfaces(hw: &InventorySource, collectors: &[String], config: &Config, clock: &dyn Clock) -> Option<InventoryData> {
+async fn wait_for_interfaces(
+    hw: &InventorySource,
+    collectors: &[String],
+    config: &Config,
+    clock: &dyn Clock,
+) -> Option<InventoryData> {
     let start = clock.now();
     loop {
         let data = match collect(hw, collectors).await {
@@ -250,7 +315,12 @@ async fn wait_for_interfaces(hw: &InventorySource, collectors: &[String], config
 
 /// IPA's `inspector.inspect()`: post `{inventory, <plugin data>, error}` to the call-back URL;
 /// the node UUID when Ironic returns one.
-pub async fn inspect(client: &IronicClient, config: &Config, data: Option<InventoryData>, system: Arc<dyn System>) -> Result<Option<String>, ClientError> {
+pub async fn inspect(
+    client: &IronicClient,
+    config: &Config,
+    data: Option<InventoryData>,
+    system: Arc<dyn System>,
+) -> Result<Option<String>, ClientError> {
     tracing::info!(collectors = ?config.inspection_collectors, "inspection is enabled");
     let mut body = Map::new();
     let mut failure = None;
@@ -284,9 +354,14 @@ pub async fn inspect(client: &IronicClient, config: &Config, data: Option<Invent
         })
     });
     if !body.contains_key("error") {
-        body.insert("error".into(), failure.clone().map(Value::String).unwrap_or(Value::Null));
+        body.insert(
+            "error".into(),
+            failure.clone().map(Value::String).unwrap_or(Value::Null),
+        );
     }
-    let resp = client.post_inspection(&config.inspection_callback_urls, &Value::Object(body)).await?;
+    let resp = client
+        .post_inspection(&config.inspection_callback_urls, &Value::Object(body))
+        .await?;
     if let Some(f) = failure {
         return Err(ClientError::InvalidResponse(f));
     }
@@ -296,7 +371,11 @@ pub async fn inspect(client: &IronicClient, config: &Config, data: Option<Invent
 
 /// IPA's `process_lookup_data`: keep the node; take the token when it is a real one (32+
 /// characters); `******` with no token of our own is fatal.
-fn process_lookup(agent: &Agent, client: &IronicClient, resp: &LookupResponse) -> Result<(), RunError> {
+fn process_lookup(
+    agent: &Agent,
+    client: &IronicClient,
+    resp: &LookupResponse,
+) -> Result<(), RunError> {
     agent.set_node(resp.node.clone());
     match resp.agent_token() {
         Some(t) if t.len() >= 32 => {
@@ -332,7 +411,8 @@ async fn bind(host: &str, port: u16) -> std::io::Result<tokio::net::TcpListener>
         // IPA's wildcard is `::` only when IPv6 is available.
         Err(e) if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {
             tracing::debug!(error = %e, "IPv6 wildcard unavailable, listening on 0.0.0.0");
-            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).await
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+                .await
         }
         r => r,
     }
@@ -343,10 +423,16 @@ fn url_host_port(url: &str) -> Option<(String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let default = if scheme == "https" { 443 } else { 80 };
     let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
     if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6.split_once(']')?;
-        let port = after.strip_prefix(':').map(|p| p.parse().ok()).unwrap_or(Some(default))?;
+        let port = after
+            .strip_prefix(':')
+            .map(|p| p.parse().ok())
+            .unwrap_or(Some(default))?;
         return Some((h.to_string(), port));
     }
     match authority.rsplit_once(':') {
@@ -368,7 +454,9 @@ pub async fn advertise_address(api_urls: &[String], clock: &dyn Clock) -> Result
     let mut last = String::from("no API URL to route to");
     for attempt in 0..IP_LOOKUP_ATTEMPTS {
         for url in api_urls {
-            let Some((host, port)) = url_host_port(url) else { continue };
+            let Some((host, port)) = url_host_port(url) else {
+                continue;
+            };
             let addrs = match tokio::net::lookup_host((host.as_str(), port)).await {
                 Ok(a) => a.collect::<Vec<_>>(),
                 Err(e) => {
@@ -377,9 +465,17 @@ pub async fn advertise_address(api_urls: &[String], clock: &dyn Clock) -> Result
                 }
             };
             for a in addrs {
-                let bind: SocketAddr = if a.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+                let bind: SocketAddr = if a.is_ipv4() {
+                    (Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (Ipv6Addr::UNSPECIFIED, 0).into()
+                };
                 let src = match tokio::net::UdpSocket::bind(bind).await {
-                    Ok(s) => s.connect(a).await.and_then(|_| s.local_addr()).map(|l| l.ip()),
+                    Ok(s) => s
+                        .connect(a)
+                        .await
+                        .and_then(|_| s.local_addr())
+                        .map(|l| l.ip()),
                     Err(e) => Err(e),
                 };
                 match src {
@@ -411,18 +507,29 @@ pub struct Heartbeater {
 impl Heartbeater {
     /// One heartbeat; the interval until the next one.
     pub async fn beat(&self) -> Duration {
-        match self.client.heartbeat(&self.uuid, &self.callback_url, &HeartbeatExtra::default()).await {
+        match self
+            .client
+            .heartbeat(&self.uuid, &self.callback_url, &HeartbeatExtra::default())
+            .await
+        {
             Ok(()) => {
                 tracing::debug!("heartbeat successful");
                 let j = self.clock.uniform(HEARTBEAT_JITTER.0, HEARTBEAT_JITTER.1);
-                self.heartbeat_timeout.mul_f64(j).max(MIN_HEARTBEAT_INTERVAL)
+                self.heartbeat_timeout
+                    .mul_f64(j)
+                    .max(MIN_HEARTBEAT_INTERVAL)
             }
             Err(e) => {
                 match &e {
-                    ClientError::Conflict(_) => tracing::warn!(error = %e, "conflict error sending heartbeat"),
+                    ClientError::Conflict(_) => {
+                        tracing::warn!(error = %e, "conflict error sending heartbeat")
+                    }
                     _ => tracing::error!(error = %e, "error sending heartbeat"),
                 }
-                MIN_HEARTBEAT_INTERVAL.mul_f64(self.clock.uniform(HEARTBEAT_ERROR_JITTER.0, HEARTBEAT_ERROR_JITTER.1))
+                MIN_HEARTBEAT_INTERVAL.mul_f64(
+                    self.clock
+                        .uniform(HEARTBEAT_ERROR_JITTER.0, HEARTBEAT_ERROR_JITTER.1),
+                )
             }
         }
     }
@@ -432,13 +539,23 @@ impl Heartbeater {
             if *stop.borrow() {
                 return;
             }
-            let interval = self.beat().await;
+            let interval = tokio::select! {
+                i = self.beat() => i,
+                _ = stop.wait_for(|s| *s) => return,
+            };
             let previous = self.clock.now();
-            tracing::info!(interval = interval.as_secs_f64(), "sleeping before next heartbeat");
+            tracing::info!(
+                interval = interval.as_secs_f64(),
+                "sleeping before next heartbeat"
+            );
             let mut forced = false;
             loop {
                 let elapsed = self.clock.now().saturating_sub(previous);
-                let due = if forced { interval.min(MIN_HEARTBEAT_INTERVAL) } else { interval };
+                let due = if forced {
+                    interval.min(MIN_HEARTBEAT_INTERVAL)
+                } else {
+                    interval
+                };
                 if elapsed >= due {
                     break;
                 }
@@ -458,10 +575,22 @@ mod tests {
 
     #[test]
     fn url_parts() {
-        assert_eq!(url_host_port("http://10.0.0.1:6385"), Some(("10.0.0.1".into(), 6385)));
-        assert_eq!(url_host_port("http://ironic.example/baremetal"), Some(("ironic.example".into(), 80)));
-        assert_eq!(url_host_port("https://[fd00::1]:6385/x"), Some(("fd00::1".into(), 6385)));
-        assert_eq!(url_host_port("https://[fd00::1]"), Some(("fd00::1".into(), 443)));
+        assert_eq!(
+            url_host_port("http://10.0.0.1:6385"),
+            Some(("10.0.0.1".into(), 6385))
+        );
+        assert_eq!(
+            url_host_port("http://ironic.example/baremetal"),
+            Some(("ironic.example".into(), 80))
+        );
+        assert_eq!(
+            url_host_port("https://[fd00::1]:6385/x"),
+            Some(("fd00::1".into(), 6385))
+        );
+        assert_eq!(
+            url_host_port("https://[fd00::1]"),
+            Some(("fd00::1".into(), 443))
+        );
     }
 
     #[test]

@@ -46,11 +46,20 @@ pub trait System: Send + Sync + 'static {
 pub struct LinuxSystem;
 
 fn run(cmd: &str, args: &[&str]) -> Result<(String, String), String> {
-    let out = Command::new(cmd).args(args).env("LC_ALL", "C").output().map_err(|e| format!("{cmd}: {e}"))?;
+    let out = Command::new(cmd)
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if !out.status.success() {
-        return Err(format!("{cmd} {} failed ({}): {}", args.join(" "), out.status, stderr.trim()));
+        return Err(format!(
+            "{cmd} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            stderr.trim()
+        ));
     }
     Ok((stdout, stderr))
 }
@@ -62,10 +71,16 @@ impl LinuxSystem {
         }
         match run(command, &[]) {
             Ok((_, stderr)) if !stderr.contains("ignoring request") => return Ok(()),
-            Ok(_) => tracing::warn!(command, "command was ignored, falling back to sysrq-trigger"),
-            Err(e) => tracing::warn!(command, error = %e, "command failed, falling back to sysrq-trigger"),
+            Ok(_) => tracing::warn!(
+                command,
+                "command was ignored, falling back to sysrq-trigger"
+            ),
+            Err(e) => {
+                tracing::warn!(command, error = %e, "command failed, falling back to sysrq-trigger")
+            }
         }
-        std::fs::write("/proc/sysrq-trigger", sysrq).map_err(|e| format!("Error rebooting system: /proc/sysrq-trigger: {e}"))
+        std::fs::write("/proc/sysrq-trigger", sysrq)
+            .map_err(|e| format!("Error rebooting system: /proc/sysrq-trigger: {e}"))
     }
 }
 
@@ -96,16 +111,36 @@ impl System for LinuxSystem {
         match kind {
             // As IPA's `_nvme_erase`, through nvme-cli.
             SecureEraseKind::Nvme => {
-                let (out, _) = run("nvme", &["id-ctrl", &device.name, "-o", "json"])
-                    .map_err(|e| format!("Failed to fetch NVMe capabilities for device {}: {e}", device.name))?;
-                let info: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("nvme id-ctrl output is not JSON: {e}"))?;
-                let oacs = info.get("oacs").and_then(serde_json::Value::as_u64).unwrap_or(0);
-                let fna = info.get("fna").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                let (out, _) =
+                    run("nvme", &["id-ctrl", &device.name, "-o", "json"]).map_err(|e| {
+                        format!(
+                            "Failed to fetch NVMe capabilities for device {}: {e}",
+                            device.name
+                        )
+                    })?;
+                let info: serde_json::Value = serde_json::from_str(&out)
+                    .map_err(|e| format!("nvme id-ctrl output is not JSON: {e}"))?;
+                let oacs = info
+                    .get("oacs")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                let fna = info
+                    .get("fna")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
                 if oacs & NVME_FORMAT_SUPPORTED == 0 {
-                    return Err(format!("nvme-cli did not return any supported format modes for device: {}", device.name));
+                    return Err(format!(
+                        "nvme-cli did not return any supported format modes for device: {}",
+                        device.name
+                    ));
                 }
-                let mode = if fna & NVME_CRYPTO_FORMAT_SUPPORTED != 0 { "2" } else { "1" };
-                run("nvme", &["format", &device.name, "-s", mode, "-f"]).map_err(|e| format!("Failed to nvme format device {}: {e}", device.name))?;
+                let mode = if fna & NVME_CRYPTO_FORMAT_SUPPORTED != 0 {
+                    "2"
+                } else {
+                    "1"
+                };
+                run("nvme", &["format", &device.name, "-s", mode, "-f"])
+                    .map_err(|e| format!("Failed to nvme format device {}: {e}", device.name))?;
                 Ok(true)
             }
             // ATA security erase is not implemented: the device is overwritten instead, which
@@ -115,15 +150,23 @@ impl System for LinuxSystem {
     }
 
     fn device_flags(&self, device: &BlockDevice) -> DeviceFlags {
-        let base = Path::new(&device.name).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let read_only = std::fs::read_to_string(format!("/sys/block/{base}/ro")).map(|s| s.trim() == "1").unwrap_or(false);
+        let base = Path::new(&device.name)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let read_only = std::fs::read_to_string(format!("/sys/block/{base}/ro"))
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false);
         let label = Path::new("/dev/disk/by-label/ir-vfd-dev");
         let virtual_media = std::fs::read_link(label)
             .ok()
             .map(|l| label.parent().unwrap().join(l))
             .and_then(|p| std::fs::canonicalize(p).ok())
             .is_some_and(|p| p == Path::new(&device.name));
-        DeviceFlags { read_only, virtual_media }
+        DeviceFlags {
+            read_only,
+            virtual_media,
+        }
     }
 
     fn reread_partition_table(&self, device: &Path) -> Result<(), String> {
@@ -149,11 +192,22 @@ pub mod logs {
     use super::*;
 
     const COMMANDS: &[(&str, &[&str])] = &[
-        ("journal", &["journalctl", "--full", "--no-pager", "-b", "-n", "10000"]),
+        (
+            "journal",
+            &["journalctl", "--full", "--no-pager", "-b", "-n", "10000"],
+        ),
         ("dmesg", &["dmesg"]),
         ("df", &["df", "-a"]),
         ("ip_addr", &["ip", "addr"]),
-        ("lsblk", &["lsblk", "--all", "-o", "+UUID,PARTUUID,LABEL,PARTLABEL,FSTYPE"]),
+        (
+            "lsblk",
+            &[
+                "lsblk",
+                "--all",
+                "-o",
+                "+UUID,PARTUUID,LABEL,PARTLABEL,FSTYPE",
+            ],
+        ),
         ("mount", &["mount"]),
         ("ps", &["ps", "au"]),
         ("lspci", &["lspci", "-vvv"]),
@@ -163,10 +217,14 @@ pub mod logs {
     pub fn collect() -> Result<String, String> {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for (name, argv) in COMMANDS {
-            if let Ok(out) = Command::new(argv[0]).args(&argv[1..]).env("LC_ALL", "C").output() {
+            if let Ok(out) = Command::new(argv[0])
+                .args(&argv[1..])
+                .env("LC_ALL", "C")
+                .output()
+            {
                 let mut data = out.stdout;
                 data.extend_from_slice(&out.stderr);
-                files.push((format!("{name}"), data));
+                files.push((name.to_string(), data));
             }
         }
         if let Ok(dir) = std::fs::read_dir("/var/log") {
@@ -190,7 +248,10 @@ pub mod logs {
 
     /// A ustar archive of regular files.
     pub fn tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-        let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mtime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut out = Vec::new();
         for (name, data) in files {
             let mut h = [0u8; 512];
@@ -228,8 +289,16 @@ pub mod logs {
             let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
             s.push(T[(v >> 18) as usize & 63] as char);
             s.push(T[(v >> 12) as usize & 63] as char);
-            s.push(if c.len() > 1 { T[(v >> 6) as usize & 63] as char } else { '=' });
-            s.push(if c.len() > 2 { T[v as usize & 63] as char } else { '=' });
+            s.push(if c.len() > 1 {
+                T[(v >> 6) as usize & 63] as char
+            } else {
+                '='
+            });
+            s.push(if c.len() > 2 {
+                T[v as usize & 63] as char
+            } else {
+                '='
+            });
         }
         s
     }

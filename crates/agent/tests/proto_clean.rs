@@ -26,7 +26,11 @@ fn crc32(data: &[u8]) -> u32 {
     for b in data {
         crc ^= *b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -50,7 +54,9 @@ fn read(p: &Path) -> Vec<u8> {
 
 fn guid(s: &str) -> [u8; 16] {
     let h: String = s.chars().filter(|c| *c != '-').collect();
-    let raw: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let raw: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
     let mut g = [0u8; 16];
     g[0..4].copy_from_slice(&[raw[3], raw[2], raw[1], raw[0]]);
     g[4..6].copy_from_slice(&[raw[5], raw[4]]);
@@ -70,7 +76,7 @@ fn write_gpt(p: &Path, parts: &[(&str, u64, u64)]) {
     let mut mbr = vec![0u8; 512];
     mbr[446 + 4] = 0xEE;
     mbr[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
-    mbr[446 + 12..446 + 16].copy_from_slice(&((last as u32).min(u32::MAX)).to_le_bytes());
+    mbr[446 + 12..446 + 16].copy_from_slice(&(last as u32).to_le_bytes());
     mbr[510] = 0x55;
     mbr[511] = 0xAA;
     write(p, 0, &mbr);
@@ -78,7 +84,9 @@ fn write_gpt(p: &Path, parts: &[(&str, u64, u64)]) {
     for (i, (t, first, lastp)) in parts.iter().enumerate() {
         let e = &mut entries[i * 128..(i + 1) * 128];
         e[0..16].copy_from_slice(&guid(t));
-        e[16..32].copy_from_slice(&guid("11111111-2222-3333-4444-555555555555").map(|b| b.wrapping_add(i as u8)));
+        e[16..32].copy_from_slice(
+            &guid("11111111-2222-3333-4444-555555555555").map(|b| b.wrapping_add(i as u8)),
+        );
         e[32..40].copy_from_slice(&first.to_le_bytes());
         e[40..48].copy_from_slice(&lastp.to_le_bytes());
     }
@@ -137,7 +145,10 @@ fn expect_wiped(original: &[u8], magics: &[(u64, usize)]) -> Vec<u8> {
 fn assert_same(actual: &[u8], expected: &[u8]) {
     assert_eq!(actual.len(), expected.len());
     if let Some(i) = actual.iter().zip(expected).position(|(a, b)| a != b) {
-        panic!("first difference at byte {i:#x}: {:#04x}, expected {:#04x}", actual[i], expected[i]);
+        panic!(
+            "first difference at byte {i:#x}: {:#04x}, expected {:#04x}",
+            actual[i], expected[i]
+        );
     }
 }
 
@@ -155,7 +166,10 @@ fn gpt_partitions_and_their_filesystems_are_erased_and_nothing_else() {
     let original = read(&p);
 
     let parts = disk::read_partitions(&p, SS).unwrap();
-    assert_eq!(parts.iter().map(|x| (x.start, x.len)).collect::<Vec<_>>(), vec![(p1, 4096 * SS), (p2, 8192 * SS)]);
+    assert_eq!(
+        parts.iter().map(|x| (x.start, x.len)).collect::<Vec<_>>(),
+        vec![(p1, 4096 * SS), (p2, 8192 * SS)]
+    );
     let found = disk::probe_signatures(&p, SS).unwrap();
     let whats: Vec<&str> = found.iter().map(|s| s.what).collect();
     for w in ["gpt", "ext2/ext3/ext4", "LVM2_member", "btrfs"] {
@@ -163,9 +177,23 @@ fn gpt_partitions_and_their_filesystems_are_erased_and_nothing_else() {
     }
 
     let report = disk::destroy_disk_metadata(&p, SS).unwrap();
-    assert!(report.signatures.iter().any(|s| s.what == "ext2/ext3/ext4" && s.offset == p1 + 0x438));
+    assert!(report
+        .signatures
+        .iter()
+        .any(|s| s.what == "ext2/ext3/ext4" && s.offset == p1 + 0x438));
     let after = read(&p);
-    assert_same(&after, &expect_wiped(&original, &[(p1 + 0x438, 2), (p2 + 512, 8), (p2 + 536, 8), (p2 + 0x1_0040, 8)]));
+    assert_same(
+        &after,
+        &expect_wiped(
+            &original,
+            &[
+                (p1 + 0x438, 2),
+                (p2 + 512, 8),
+                (p2 + 536, 8),
+                (p2 + 0x1_0040, 8),
+            ],
+        ),
+    );
     assert!(disk::read_partitions(&p, SS).unwrap().is_empty());
     assert!(disk::probe_signatures(&p, SS).unwrap().is_empty());
 }
@@ -195,13 +223,29 @@ fn mbr_primary_and_logical_partitions_are_erased() {
     write(&p, (8192 + 2048) * SS, b"XFSB");
     write(&p, (8192 + 2048) * SS + 4086, b"SWAPSPACE2"); // not at a partition start: a swap in the logical one
     let parts = disk::read_partitions(&p, SS).unwrap();
-    assert_eq!(parts.iter().map(|x| x.start / SS).collect::<Vec<_>>(), vec![2048, 10240]);
+    assert_eq!(
+        parts.iter().map(|x| x.start / SS).collect::<Vec<_>>(),
+        vec![2048, 10240]
+    );
     let original = read(&p);
     disk::destroy_disk_metadata(&p, SS).unwrap();
     let after = read(&p);
-    assert_same(&after, &expect_wiped(&original, &[(2048 * SS + 0x438, 2), ((8192 + 2048) * SS, 4), ((8192 + 2048) * SS + 4086, 10)]));
+    assert_same(
+        &after,
+        &expect_wiped(
+            &original,
+            &[
+                (2048 * SS + 0x438, 2),
+                ((8192 + 2048) * SS, 4),
+                ((8192 + 2048) * SS + 4086, 10),
+            ],
+        ),
+    );
     // The EBR itself (inside the device, not a signature) is left, as wipefs leaves it.
-    assert_eq!(&after[(8192 * SS + 510) as usize..(8192 * SS + 512) as usize], &[0x55, 0xAA]);
+    assert_eq!(
+        &after[(8192 * SS + 510) as usize..(8192 * SS + 512) as usize],
+        &[0x55, 0xAA]
+    );
 }
 
 #[test]
@@ -219,7 +263,13 @@ fn whole_device_filesystems_raid_and_zfs_signatures() {
     assert!(disk::is_raid_member(&p).unwrap());
     let original = read(&p);
     disk::destroy_disk_metadata(&p, SS).unwrap();
-    assert_same(&read(&p), &expect_wiped(&original, &[(0x1_0040, 8), (0x8001, 5), (md10, 4), (zfs_ub, 8)]));
+    assert_same(
+        &read(&p),
+        &expect_wiped(
+            &original,
+            &[(0x1_0040, 8), (0x8001, 5), (md10, 4), (zfs_ub, 8)],
+        ),
+    );
     assert!(!disk::is_raid_member(&p).unwrap());
 }
 
@@ -248,8 +298,14 @@ fn overwrite_random_then_zero() {
     let random = read(&p);
     assert_eq!(random.len() as u64, 3 * MIB + 1234);
     let fill = random.iter().filter(|b| **b == FILL).count();
-    assert!(fill < random.len() / 100, "{fill} bytes still hold the fill pattern");
-    assert!(random[random.len() - 1234..].iter().any(|b| *b != FILL), "the tail after the last full chunk was not written");
+    assert!(
+        fill < random.len() / 100,
+        "{fill} bytes still hold the fill pattern"
+    );
+    assert!(
+        random[random.len() - 1234..].iter().any(|b| *b != FILL),
+        "the tail after the last full chunk was not written"
+    );
     disk::overwrite(&p, 0, true).unwrap();
     assert!(read(&p).iter().all(|b| *b == 0));
 }
@@ -263,25 +319,51 @@ struct Devices {
 
 fn devices(n: usize) -> Devices {
     let dir = tempfile::tempdir().unwrap();
-    let paths = (0..n).map(|i| image(dir.path(), &format!("sd{}", (b'a' + i as u8) as char), 2 * MIB)).collect();
+    let paths = (0..n)
+        .map(|i| {
+            image(
+                dir.path(),
+                &format!("sd{}", (b'a' + i as u8) as char),
+                2 * MIB,
+            )
+        })
+        .collect();
     Devices { _dir: dir, paths }
 }
 
 fn runner(paths: &[PathBuf], system: Arc<FakeSystem>) -> CommandRunner {
-    let list: Vec<BlockDevice> = paths.iter().map(|p| BlockDevice { name: p.to_string_lossy().into(), size: 2 * MIB, ..Default::default() }).collect();
+    let list: Vec<BlockDevice> = paths
+        .iter()
+        .map(|p| BlockDevice {
+            name: p.to_string_lossy().into(),
+            size: 2 * MIB,
+            ..Default::default()
+        })
+        .collect();
     let source: DeviceSource = Arc::new(move || Ok(list.clone()));
     let hw = Arc::new(|_: &[String]| InventoryData::default());
     CommandRunner::new(default_registry(&Config::default(), hw, system, source))
 }
 
-async fn step(r: &CommandRunner, name: &str, dii: Value, properties: Value) -> (CommandStatus, Value) {
+async fn step(
+    r: &CommandRunner,
+    name: &str,
+    dii: Value,
+    properties: Value,
+) -> (CommandStatus, Value) {
     let params = json!({
         "step": {"step": name, "priority": 10, "interface": "deploy"},
         "node": {"uuid": proto_common::NODE_UUID, "driver_internal_info": dii, "properties": properties},
         "ports": [],
         "clean_version": {"generic_hardware_manager": "1.2"},
     });
-    let res = r.execute("clean.execute_clean_step", params.as_object().unwrap().clone()).await.unwrap();
+    let res = r
+        .execute(
+            "clean.execute_clean_step",
+            params.as_object().unwrap().clone(),
+        )
+        .await
+        .unwrap();
     res.wait().await;
     (res.status(), res.to_json())
 }
@@ -300,18 +382,37 @@ async fn erase_devices_overwrites_every_listed_device() {
     let mut expected = serde_json::Map::new();
     for p in &d.paths {
         expected.insert(name(p), Value::Null);
-        assert!(read(p).iter().all(|b| *b == 0), "{} not zeroed", p.display());
+        assert!(
+            read(p).iter().all(|b| *b == 0),
+            "{} not zeroed",
+            p.display()
+        );
     }
-    assert_eq!(res["command_result"]["clean_result"], Value::Object(expected));
+    assert_eq!(
+        res["command_result"]["clean_result"],
+        Value::Object(expected)
+    );
     // ATA secure erase was offered first (and declined by the fake).
-    assert_eq!(sys.calls(), d.paths.iter().map(|p| format!("secure_erase Ata {}", p.display())).collect::<Vec<_>>());
+    assert_eq!(
+        sys.calls(),
+        d.paths
+            .iter()
+            .map(|p| format!("secure_erase Ata {}", p.display()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn erase_devices_honours_iterations_zeroize_and_concurrency() {
     let d = devices(2);
     let r = runner(&d.paths, Arc::new(FakeSystem::default()));
-    let (st, _) = step(&r, "erase_devices", json!({"agent_erase_devices_iterations": 0, "agent_erase_devices_zeroize": false}), json!({})).await;
+    let (st, _) = step(
+        &r,
+        "erase_devices",
+        json!({"agent_erase_devices_iterations": 0, "agent_erase_devices_zeroize": false}),
+        json!({}),
+    )
+    .await;
     assert_eq!(st, CommandStatus::Succeeded);
     for p in &d.paths {
         assert!(read(p).iter().all(|b| *b == FILL), "no pass was asked for");
@@ -334,14 +435,23 @@ async fn secure_erase_outcomes() {
     let sys = Arc::new(FakeSystem::default());
     sys.secure_erase.lock().unwrap().push_back(Ok(true));
     let r = runner(&d.paths, sys.clone());
-    assert_eq!(step(&r, "erase_devices", json!({}), json!({})).await.0, CommandStatus::Succeeded);
+    assert_eq!(
+        step(&r, "erase_devices", json!({}), json!({})).await.0,
+        CommandStatus::Succeeded
+    );
     assert!(read(&d.paths[0]).iter().all(|b| *b == FILL));
 
     // Failed, no fallback allowed: the step fails and the device is untouched.
-    sys.secure_erase.lock().unwrap().push_back(Err("security erase failed".into()));
+    sys.secure_erase
+        .lock()
+        .unwrap()
+        .push_back(Err("security erase failed".into()));
     let (st, res) = step(&r, "erase_devices", json!({}), json!({})).await;
     assert_eq!(st, CommandStatus::Failed);
-    assert_eq!(res["command_error"]["type"], "IncompatibleHardwareMethodError");
+    assert_eq!(
+        res["command_error"]["type"],
+        "IncompatibleHardwareMethodError"
+    );
     assert_eq!(
         res["command_error"]["details"],
         "Failed to invoke secure erase, fallback to shred is not enabled: Error erasing block device: security erase failed"
@@ -349,9 +459,15 @@ async fn secure_erase_outcomes() {
     assert!(read(&d.paths[0]).iter().all(|b| *b == FILL));
 
     // Failed, fallback allowed (also under the old flag name): overwritten.
-    for flag in ["agent_continue_if_secure_erase_failed", "agent_continue_if_ata_erase_failed"] {
+    for flag in [
+        "agent_continue_if_secure_erase_failed",
+        "agent_continue_if_ata_erase_failed",
+    ] {
         std::fs::write(&d.paths[0], vec![FILL; 2 * MIB as usize]).unwrap();
-        sys.secure_erase.lock().unwrap().push_back(Err("security erase failed".into()));
+        sys.secure_erase
+            .lock()
+            .unwrap()
+            .push_back(Err("security erase failed".into()));
         let (st, res) = step(&r, "erase_devices", json!({flag: true}), json!({})).await;
         assert_eq!(st, CommandStatus::Succeeded, "{res}");
         assert!(read(&d.paths[0]).iter().all(|b| *b == 0));
@@ -359,36 +475,81 @@ async fn secure_erase_outcomes() {
 
     // Secure erase disabled by Ironic: not even tried.
     let before = sys.calls().len();
-    assert_eq!(step(&r, "erase_devices", json!({"agent_enable_ata_secure_erase": false}), json!({})).await.0, CommandStatus::Succeeded);
-    assert_eq!(sys.calls().len(), before, "secure erase was attempted although disabled");
+    assert_eq!(
+        step(
+            &r,
+            "erase_devices",
+            json!({"agent_enable_ata_secure_erase": false}),
+            json!({})
+        )
+        .await
+        .0,
+        CommandStatus::Succeeded
+    );
+    assert_eq!(
+        sys.calls().len(),
+        before,
+        "secure erase was attempted although disabled"
+    );
 }
 
 #[tokio::test]
 async fn read_only_virtual_media_and_skip_list() {
     let d = devices(3);
     let (a, b, c) = (name(&d.paths[0]), name(&d.paths[1]), name(&d.paths[2]));
-    let sys = Arc::new(FakeSystem { read_only: vec![a.clone()], virtual_media: vec![b.clone()], ..Default::default() });
+    let sys = Arc::new(FakeSystem {
+        read_only: vec![a.clone()],
+        virtual_media: vec![b.clone()],
+        ..Default::default()
+    });
     let r = runner(&d.paths, sys);
     let (st, res) = step(&r, "erase_devices", json!({}), json!({})).await;
     assert_eq!(st, CommandStatus::Failed);
     assert_eq!(res["command_error"]["type"], "BlockDeviceEraseError");
-    assert!(res["command_error"]["details"].as_str().unwrap().contains("flagged read-only"));
+    assert!(res["command_error"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("flagged read-only"));
 
-    let (st, _) = step(&r, "erase_devices", json!({"agent_erase_skip_read_only": true}), json!({})).await;
+    let (st, _) = step(
+        &r,
+        "erase_devices",
+        json!({"agent_erase_skip_read_only": true}),
+        json!({}),
+    )
+    .await;
     assert_eq!(st, CommandStatus::Succeeded);
-    assert!(read(&d.paths[0]).iter().all(|x| *x == FILL), "read-only device written");
-    assert!(read(&d.paths[1]).iter().all(|x| *x == FILL), "virtual media written");
+    assert!(
+        read(&d.paths[0]).iter().all(|x| *x == FILL),
+        "read-only device written"
+    );
+    assert!(
+        read(&d.paths[1]).iter().all(|x| *x == FILL),
+        "virtual media written"
+    );
     assert!(read(&d.paths[2]).iter().all(|x| *x == 0));
 
     // skip_block_devices by name keeps a device out of every step.
     std::fs::write(&d.paths[2], vec![FILL; 2 * MIB as usize]).unwrap();
-    let (st, res) = step(&r, "erase_devices", json!({"agent_erase_skip_read_only": true}), json!({"skip_block_devices": [{"name": c}]})).await;
+    let (st, res) = step(
+        &r,
+        "erase_devices",
+        json!({"agent_erase_skip_read_only": true}),
+        json!({"skip_block_devices": [{"name": c}]}),
+    )
+    .await;
     assert_eq!(st, CommandStatus::Succeeded);
     assert!(res["command_result"]["clean_result"].get(&c).is_none());
     assert!(read(&d.paths[2]).iter().all(|x| *x == FILL));
 
     // A hint this agent cannot evaluate exactly stops the step instead of being ignored.
-    let (st, res) = step(&r, "erase_devices", json!({}), json!({"skip_block_devices": [{"size": ">= 10"}]})).await;
+    let (st, res) = step(
+        &r,
+        "erase_devices",
+        json!({}),
+        json!({"skip_block_devices": [{"size": ">= 10"}]}),
+    )
+    .await;
     assert_eq!(st, CommandStatus::Failed);
     assert_eq!(res["command_error"]["type"], "CleaningError");
 }
@@ -406,7 +567,10 @@ async fn erase_devices_metadata_step_wipes_tables_and_skips_raid_members() {
     let (st, res) = step(&r, "erase_devices_metadata", json!({}), json!({})).await;
     assert_eq!(st, CommandStatus::Succeeded, "{res}");
     assert_eq!(res["command_result"]["clean_result"], Value::Null);
-    assert_same(&read(&d.paths[0]), &expect_wiped(&original, &[(2048 * SS + 0x438, 2)]));
+    assert_same(
+        &read(&d.paths[0]),
+        &expect_wiped(&original, &[(2048 * SS + 0x438, 2)]),
+    );
     assert_same(&read(&d.paths[1]), &raid);
     assert_eq!(sys.calls(), [format!("reread {}", d.paths[0].display())]);
 
@@ -429,7 +593,13 @@ async fn shared_cluster_filesystems_are_protected() {
         assert_eq!(st, CommandStatus::Failed, "{s}");
         assert_eq!(res["command_error"]["type"], "ProtectedDeviceError");
         let details = res["command_error"]["details"].as_str().unwrap();
-        assert!(details.starts_with(&format!("Protected IBM GPFS Partition located on device {}.", d.paths[1].display())), "{details}");
+        assert!(
+            details.starts_with(&format!(
+                "Protected IBM GPFS Partition located on device {}.",
+                d.paths[1].display()
+            )),
+            "{details}"
+        );
         // Checked before anything is touched, on every device.
         assert_same(&read(&d.paths[0]), &first);
         assert_same(&read(&d.paths[1]), &gpfs);
@@ -440,9 +610,18 @@ async fn shared_cluster_filesystems_are_protected() {
     let r2 = runner(&g.paths, Arc::new(FakeSystem::default()));
     let (st, res) = step(&r2, "erase_devices_metadata", json!({}), json!({})).await;
     assert_eq!(st, CommandStatus::Failed);
-    assert!(res["command_error"]["details"].as_str().unwrap().starts_with("Protected Red Hat Global File System 2 located"));
+    assert!(res["command_error"]["details"]
+        .as_str()
+        .unwrap()
+        .starts_with("Protected Red Hat Global File System 2 located"));
     // Ironic can lift the protection per node.
-    let (st, _) = step(&r, "erase_devices_metadata", json!({"wipe_special_filesystems": false}), json!({})).await;
+    let (st, _) = step(
+        &r,
+        "erase_devices_metadata",
+        json!({"wipe_special_filesystems": false}),
+        json!({}),
+    )
+    .await;
     assert_eq!(st, CommandStatus::Succeeded);
     assert!(disk::read_partitions(&d.paths[1], SS).unwrap().is_empty());
 }
@@ -453,7 +632,9 @@ struct Loop(String);
 
 impl Drop for Loop {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("losetup").args(["-d", &self.0]).status();
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.0])
+            .status();
     }
 }
 
@@ -462,7 +643,11 @@ fn attach(file: &Path) -> Option<Loop> {
     if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/loop-control").exists() {
         return None;
     }
-    let out = std::process::Command::new("losetup").args(["--find", "--show"]).arg(file).output().ok()?;
+    let out = std::process::Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(file)
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -488,26 +673,48 @@ async fn loop_device_metadata_erase() {
     let dev = PathBuf::from(&lo.0);
     // blkid, when present, sees the partition table before...
     if let Some(o) = tool("blkid", &["-p", "-o", "export", &lo.0]) {
-        assert!(String::from_utf8_lossy(&o.stdout).contains("PTTYPE=gpt"), "blkid did not see the GPT: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("PTTYPE=gpt"),
+            "blkid did not see the GPT: {o:?}"
+        );
     }
     // The real system: BLKRRPART on a loop device without partition scanning is refused, which
     // the step only logs.
-    let list = vec![BlockDevice { name: lo.0.clone(), size: 16 * MIB, ..Default::default() }];
+    let list = vec![BlockDevice {
+        name: lo.0.clone(),
+        size: 16 * MIB,
+        ..Default::default()
+    }];
     let source: DeviceSource = Arc::new(move || Ok(list.clone()));
     let hw = Arc::new(|_: &[String]| InventoryData::default());
-    let r = CommandRunner::new(default_registry(&Config::default(), hw, Arc::new(ferric_agent::system::LinuxSystem), source));
+    let r = CommandRunner::new(default_registry(
+        &Config::default(),
+        hw,
+        Arc::new(ferric_agent::system::LinuxSystem),
+        source,
+    ));
     let (st, res) = step(&r, "erase_devices_metadata", json!({}), json!({})).await;
     assert_eq!(st, CommandStatus::Succeeded, "{res}");
     // ...and nothing after; wipefs lists no signature either.
     if let Some(o) = tool("blkid", &["-p", "-o", "export", &lo.0]) {
-        assert!(!String::from_utf8_lossy(&o.stdout).contains("PTTYPE"), "blkid still sees a table: {o:?}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("PTTYPE"),
+            "blkid still sees a table: {o:?}"
+        );
     }
     if let Some(o) = tool("wipefs", &["--no-act", "--all", &lo.0]).filter(|o| o.status.success()) {
-        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "", "wipefs still finds signatures");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "",
+            "wipefs still finds signatures"
+        );
     }
     assert!(disk::read_partitions(&dev, SS).unwrap().is_empty());
     drop(lo);
-    assert_same(&read(&img), &expect_wiped(&original, &[(2048 * SS + 0x438, 2)]));
+    assert_same(
+        &read(&img),
+        &expect_wiped(&original, &[(2048 * SS + 0x438, 2)]),
+    );
 }
 
 #[test]
@@ -524,12 +731,24 @@ fn real_mkfs_signatures_are_removed() {
             continue;
         };
         assert!(o.status.success(), "{tool_name}: {o:?}");
-        let Some(before) = tool("blkid", &["-p", "-o", "export", &s]) else { continue };
-        let want = if tool_name == "mkswap" { "TYPE=swap" } else { "TYPE=ext4" };
-        assert!(String::from_utf8_lossy(&before.stdout).contains(want), "{before:?}");
+        let Some(before) = tool("blkid", &["-p", "-o", "export", &s]) else {
+            continue;
+        };
+        let want = if tool_name == "mkswap" {
+            "TYPE=swap"
+        } else {
+            "TYPE=ext4"
+        };
+        assert!(
+            String::from_utf8_lossy(&before.stdout).contains(want),
+            "{before:?}"
+        );
         let report = disk::destroy_disk_metadata(&img, SS).unwrap();
         assert!(!report.signatures.is_empty());
         let after = tool("blkid", &["-p", "-o", "export", &s]).unwrap();
-        assert!(!String::from_utf8_lossy(&after.stdout).contains("TYPE="), "{tool_name}: blkid still detects {after:?}");
+        assert!(
+            !String::from_utf8_lossy(&after.stdout).contains("TYPE="),
+            "{tool_name}: blkid still detects {after:?}"
+        );
     }
 }

@@ -28,13 +28,20 @@ pub fn hardware_manager_version() -> Value {
 
 /// The advertised clean steps, shaped like IPA's.
 pub fn clean_steps() -> Vec<Value> {
-    let step = |name: &str, priority: u32| {
-        json!({"step": name, "priority": priority, "interface": "deploy", "reboot_requested": false, "abortable": true})
-    };
-    vec![step("erase_devices", 10), step("erase_devices_metadata", 99), step("erase_devices_express", 0)]
+    let step = |name: &str, priority: u32| json!({"step": name, "priority": priority, "interface": "deploy", "reboot_requested": false, "abortable": true});
+    vec![
+        step("erase_devices", 10),
+        step("erase_devices_metadata", 99),
+        step("erase_devices_express", 0),
+    ]
 }
 
-pub fn register(reg: &mut Registry, devices: DeviceSource, system: Arc<dyn System>, guard_special_filesystems: bool) {
+pub fn register(
+    reg: &mut Registry,
+    devices: DeviceSource,
+    system: Arc<dyn System>,
+    guard_special_filesystems: bool,
+) {
     reg.register(
         "clean",
         "get_clean_steps",
@@ -51,7 +58,11 @@ pub fn register(reg: &mut Registry, devices: DeviceSource, system: Arc<dyn Syste
             })
         }),
     );
-    let eraser = Arc::new(Eraser { devices, system, guard: guard_special_filesystems });
+    let eraser = Arc::new(Eraser {
+        devices,
+        system,
+        guard: guard_special_filesystems,
+    });
     reg.register(
         "clean",
         "execute_clean_step",
@@ -71,20 +82,33 @@ async fn execute_clean_step(eraser: Arc<Eraser>, params: Params) -> Result<Value
     let mut kwargs = a.rest();
     // IPA's check_versions: a different hardware manager version restarts cleaning.
     if !clean_version.is_null() && clean_version != hardware_manager_version() {
-        return Err(RestError::version_mismatch(&hardware_manager_version(), &clean_version));
+        return Err(RestError::version_mismatch(
+            &hardware_manager_version(),
+            &clean_version,
+        ));
     }
     let name = match step.get("step").and_then(Value::as_str) {
         Some(n) => n.to_string(),
-        None => return Err(RestError::execution(format!("Malformed clean_step, no \"step\" key: {step}"))),
+        None => {
+            return Err(RestError::execution(format!(
+                "Malformed clean_step, no \"step\" key: {step}"
+            )))
+        }
     };
     if let Some(Value::Object(args)) = step.get("args") {
         kwargs.extend(args.clone());
     }
     tracing::info!(step = %name, "executing clean step");
-    let unexpected = |e: String| RestError::cleaning(format!("Unexpected exception performing clean step {name}. TypeError: {e}"));
+    let unexpected = |e: String| {
+        RestError::cleaning(format!(
+            "Unexpected exception performing clean step {name}. TypeError: {e}"
+        ))
+    };
     let result = match name.as_str() {
         "erase_devices" | "erase_devices_metadata" | "erase_devices_express" => {
-            Args::new(step_fn_name(&name), kwargs).finish().map_err(unexpected)?;
+            Args::new(step_fn_name(&name), kwargs)
+                .finish()
+                .map_err(unexpected)?;
             let e = eraser.clone();
             let n = name.clone();
             blocking(move || match n.as_str() {
@@ -139,9 +163,14 @@ struct Eraser {
 impl Eraser {
     /// The listed devices minus the node's skip list.
     fn devices(&self, node: &Value) -> Result<Vec<BlockDevice>, RestError> {
-        let all = (self.devices)().map_err(|e| RestError::block_device_erase(format!("could not list block devices: {e}")))?;
+        let all = (self.devices)().map_err(|e| {
+            RestError::block_device_erase(format!("could not list block devices: {e}"))
+        })?;
         let skip = disk::skip_list(&all, node).map_err(RestError::cleaning)?;
-        Ok(all.into_iter().filter(|d| !skip.contains(&d.name)).collect())
+        Ok(all
+            .into_iter()
+            .filter(|d| !skip.contains(&d.name))
+            .collect())
     }
 
     /// IPA's `safety_check_block_device` (`[DEFAULT]guard_special_filesystems`, overridable
@@ -153,7 +182,10 @@ impl Eraser {
         match disk::protected_content(Path::new(&dev.name), dev.sector_size()) {
             Ok(Some(what)) => Err(RestError::protected_device(&dev.name, what)),
             Ok(None) => Ok(()),
-            Err(e) => Err(RestError::block_device_erase(format!("could not read {}: {e}", dev.name))),
+            Err(e) => Err(RestError::block_device_erase(format!(
+                "could not read {}: {e}",
+                dev.name
+            ))),
         }
     }
 
@@ -189,7 +221,8 @@ impl Eraser {
 
     fn destroy_metadata(&self, dev: &BlockDevice) -> Result<(), String> {
         let path = Path::new(&dev.name);
-        let report = disk::destroy_disk_metadata(path, dev.sector_size()).map_err(|e| e.to_string())?;
+        let report =
+            disk::destroy_disk_metadata(path, dev.sector_size()).map_err(|e| e.to_string())?;
         tracing::info!(device = %dev.name, signatures = report.signatures.len(), "disk metadata destroyed");
         if let Err(e) = self.system.reread_partition_table(path) {
             tracing::warn!(device = %dev.name, error = %e, "could not make the kernel re-read the partition table");
@@ -203,10 +236,19 @@ impl Eraser {
         for d in &devs {
             self.safety_check(node, d)?;
         }
-        let errors: Vec<String> =
-            devs.iter().filter_map(|d| self.destroy_metadata(d).err().map(|e| format!("\"{}\": {e}", d.name))).collect();
+        let errors: Vec<String> = devs
+            .iter()
+            .filter_map(|d| {
+                self.destroy_metadata(d)
+                    .err()
+                    .map(|e| format!("\"{}\": {e}", d.name))
+            })
+            .collect();
         if !errors.is_empty() {
-            return Err(RestError::block_device_erase(format!("Failed to erase the metadata on the device(s): {}", errors.join("; "))));
+            return Err(RestError::block_device_erase(format!(
+                "Failed to erase the metadata on the device(s): {}",
+                errors.join("; ")
+            )));
         }
         Ok(Value::Null)
     }
@@ -238,7 +280,10 @@ impl Eraser {
             }
         }
         if !errors.is_empty() {
-            return Err(RestError::block_device_erase(format!("Failed to conduct an express erase on the device(s): {}", errors.join("\n"))));
+            return Err(RestError::block_device_erase(format!(
+                "Failed to conduct an express erase on the device(s): {}",
+                errors.join("\n")
+            )));
         }
         Ok(Value::Null)
     }
@@ -252,11 +297,19 @@ impl Eraser {
         }
         let concurrency = int(node, "disk_erasure_concurrency").unwrap_or(1).max(1) as usize;
         let mut results: Vec<Option<Result<(), RestError>>> = devs.iter().map(|_| None).collect();
-        for (chunk_devs, chunk_results) in devs.chunks(concurrency).zip(results.chunks_mut(concurrency)) {
+        for (chunk_devs, chunk_results) in devs
+            .chunks(concurrency)
+            .zip(results.chunks_mut(concurrency))
+        {
             std::thread::scope(|s| {
-                let handles: Vec<_> = chunk_devs.iter().map(|d| s.spawn(move || self.erase_block_device(node, d))).collect();
+                let handles: Vec<_> = chunk_devs
+                    .iter()
+                    .map(|d| s.spawn(move || self.erase_block_device(node, d)))
+                    .collect();
                 for (h, slot) in handles.into_iter().zip(chunk_results.iter_mut()) {
-                    *slot = Some(h.join().unwrap_or_else(|_| Err(RestError::block_device_erase("the erase thread panicked"))));
+                    *slot = Some(h.join().unwrap_or_else(|_| {
+                        Err(RestError::block_device_erase("the erase thread panicked"))
+                    }));
                 }
             });
         }
@@ -290,9 +343,15 @@ impl Eraser {
             )));
         }
         let (kind, allowed) = if dev.is_nvme() {
-            (SecureEraseKind::Nvme, flag(node, "agent_enable_nvme_secure_erase").unwrap_or(true))
+            (
+                SecureEraseKind::Nvme,
+                flag(node, "agent_enable_nvme_secure_erase").unwrap_or(true),
+            )
         } else {
-            (SecureEraseKind::Ata, flag(node, "agent_enable_ata_secure_erase").unwrap_or(true))
+            (
+                SecureEraseKind::Ata,
+                flag(node, "agent_enable_ata_secure_erase").unwrap_or(true),
+            )
         };
         if allowed {
             match self.system.secure_erase(dev, kind) {
@@ -304,7 +363,9 @@ impl Eraser {
                         .or_else(|| flag(node, "agent_continue_if_ata_erase_failed"))
                         .unwrap_or(false);
                     if !shred {
-                        return Err(RestError::incompatible_hardware(format!("Failed to invoke secure erase, fallback to shred is not enabled: {e}")));
+                        return Err(RestError::incompatible_hardware(format!(
+                            "Failed to invoke secure erase, fallback to shred is not enabled: {e}"
+                        )));
                     }
                     tracing::warn!(device = %dev.name, error = %e, "failed to invoke secure erase, falling back to overwriting");
                 }
@@ -316,7 +377,10 @@ impl Eraser {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::error!(device = %dev.name, error = %e, "overwriting the device failed");
-                Err(RestError::incompatible_hardware(format!("Unable to erase block device {}: device is unsupported.", dev.name)))
+                Err(RestError::incompatible_hardware(format!(
+                    "Unable to erase block device {}: device is unsupported.",
+                    dev.name
+                )))
             }
         }
     }

@@ -12,8 +12,12 @@ pub fn register(reg: &mut Registry, system: Arc<dyn System>) {
         sync_fn(move |params| {
             let s = system.clone();
             Box::pin(async move {
-                Args::new("collect_system_logs", params).finish().map_err(RestError::invalid_params)?;
-                let logs = blocking(move || s.collect_system_logs()).await?.map_err(RestError::execution)?;
+                Args::new("collect_system_logs", params)
+                    .finish()
+                    .map_err(RestError::invalid_params)?;
+                let logs = blocking(move || s.collect_system_logs())
+                    .await?
+                    .map_err(RestError::execution)?;
                 Ok(json!({"system_logs": logs}))
             })
         }),

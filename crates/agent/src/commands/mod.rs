@@ -40,7 +40,12 @@ impl std::error::Error for RestError {}
 
 impl RestError {
     pub fn new(kind: &str, code: u16, message: &str, details: impl Into<String>) -> Self {
-        RestError { kind: kind.into(), code, message: message.into(), details: details.into() }
+        RestError {
+            kind: kind.into(),
+            code,
+            message: message.into(),
+            details: details.into(),
+        }
     }
     /// 400, answered directly (IPA's `InvalidCommandError`).
     pub fn invalid_command(details: impl Into<String>) -> Self {
@@ -48,31 +53,66 @@ impl RestError {
     }
     /// 400, answered directly (IPA's `InvalidCommandParamsError`).
     pub fn invalid_params(details: impl Into<String>) -> Self {
-        Self::new("InvalidCommandParamsError", 400, "Invalid command parameters", details)
+        Self::new(
+            "InvalidCommandParamsError",
+            400,
+            "Invalid command parameters",
+            details,
+        )
     }
     /// 404 (IPA's `RequestedObjectNotFoundError`).
     pub fn not_found(what: &str, id: &str) -> Self {
-        Self::new("RequestedObjectNotFoundError", 404, "Not found", format!("{what} with id {id} not found."))
+        Self::new(
+            "RequestedObjectNotFoundError",
+            404,
+            "Not found",
+            format!("{what} with id {id} not found."),
+        )
     }
     /// 409 (IPA's `AgentIsBusy`).
     pub fn busy(command_name: &str) -> Self {
-        Self::new("AgentIsBusy", 409, "Agent is busy", format!("executing command {command_name}"))
+        Self::new(
+            "AgentIsBusy",
+            409,
+            "Agent is busy",
+            format!("executing command {command_name}"),
+        )
     }
     /// 500 (IPA's `CommandExecutionError`): any failure that is not a more specific error.
     pub fn execution(details: impl Into<String>) -> Self {
-        Self::new("CommandExecutionError", 500, "Command execution failed", details)
+        Self::new(
+            "CommandExecutionError",
+            500,
+            "Command execution failed",
+            details,
+        )
     }
     pub fn cleaning(details: impl Into<String>) -> Self {
         Self::new("CleaningError", 500, "Clean step failed", details)
     }
     pub fn block_device_erase(details: impl Into<String>) -> Self {
-        Self::new("BlockDeviceEraseError", 500, "Error erasing block device", details)
+        Self::new(
+            "BlockDeviceEraseError",
+            500,
+            "Error erasing block device",
+            details,
+        )
     }
     pub fn incompatible_hardware(details: impl Into<String>) -> Self {
-        Self::new("IncompatibleHardwareMethodError", 500, "HardwareManager method is not compatible with hardware", details)
+        Self::new(
+            "IncompatibleHardwareMethodError",
+            500,
+            "HardwareManager method is not compatible with hardware",
+            details,
+        )
     }
     pub fn method_not_found(method: &str) -> Self {
-        Self::new("HardwareManagerMethodNotFound", 500, "No HardwareManager found to handle method", format!("Could not find method: {method}"))
+        Self::new(
+            "HardwareManagerMethodNotFound",
+            500,
+            "No HardwareManager found to handle method",
+            format!("Could not find method: {method}"),
+        )
     }
     /// IPA's `ProtectedDeviceError` (its message is replaced by the details).
     pub fn protected_device(device: &str, what: &str) -> Self {
@@ -81,7 +121,12 @@ impl RestError {
              your storage administrator, and restart cleaning after either detaching the volumes, or instructing IPA to not \
              protect contents. See Ironic Python Agent documentation for more information."
         );
-        RestError { kind: "ProtectedDeviceError".into(), code: 500, message: details.clone(), details }
+        RestError {
+            kind: "ProtectedDeviceError".into(),
+            code: 500,
+            message: details.clone(),
+            details,
+        }
     }
     /// 409, recorded as `CLEAN_VERSION_MISMATCH` (IPA's `VersionMismatch`).
     pub fn version_mismatch(agent: &Value, node: &Value) -> Self {
@@ -93,12 +138,20 @@ impl RestError {
         )
     }
     pub fn unknown_node() -> Self {
-        Self::new("UnknownNodeError", 500, "Agent is not associated with an Ironic node", "An unexpected error occurred. Please try back later.")
+        Self::new(
+            "UnknownNodeError",
+            500,
+            "Agent is not associated with an Ironic node",
+            "An unexpected error occurred. Please try back later.",
+        )
     }
 
     /// IPA's `InvalidContentError` family, which `execute_command` hands straight to the caller.
     pub fn is_invalid_content(&self) -> bool {
-        matches!(self.kind.as_str(), "InvalidContentError" | "InvalidCommandError" | "InvalidCommandParamsError")
+        matches!(
+            self.kind.as_str(),
+            "InvalidContentError" | "InvalidCommandError" | "InvalidCommandParamsError"
+        )
     }
 
     /// The body of an HTTP error answer: `{faultcode, faultstring}` (IPA emulating WSME).
@@ -144,13 +197,21 @@ impl CommandResult {
             id: uuid::Uuid::new_v4().to_string(),
             command_name: command_name.into(),
             params,
-            state: Mutex::new(ResultState { status: CommandStatus::Running, error: None, result: None }),
+            state: Mutex::new(ResultState {
+                status: CommandStatus::Running,
+                error: None,
+                result: None,
+            }),
             done: watch::channel(false).0,
         }
     }
 
     fn finish(&self, status: CommandStatus, result: Option<Value>, error: Option<RestError>) {
-        *self.state.lock().unwrap() = ResultState { status, error, result };
+        *self.state.lock().unwrap() = ResultState {
+            status,
+            error,
+            result,
+        };
         self.done.send_replace(true);
     }
 
@@ -224,14 +285,20 @@ pub fn sync_fn<F>(f: F) -> Arc<dyn Command>
 where
     F: Fn(Params) -> BoxFuture<CommandOutput> + Send + Sync + 'static,
 {
-    Arc::new(FnCommand { kind: Kind::Sync, f })
+    Arc::new(FnCommand {
+        kind: Kind::Sync,
+        f,
+    })
 }
 
 pub fn async_fn<F>(f: F) -> Arc<dyn Command>
 where
     F: Fn(Params) -> BoxFuture<CommandOutput> + Send + Sync + 'static,
 {
-    Arc::new(FnCommand { kind: Kind::Async, f })
+    Arc::new(FnCommand {
+        kind: Kind::Async,
+        f,
+    })
 }
 
 /// The known commands, by extension and name.
@@ -245,22 +312,38 @@ impl Registry {
         Self::default()
     }
 
-    pub fn register(&mut self, extension: &str, command: &str, handler: Arc<dyn Command>) -> &mut Self {
-        self.extensions.entry(extension.into()).or_default().insert(command.into(), handler);
+    pub fn register(
+        &mut self,
+        extension: &str,
+        command: &str,
+        handler: Arc<dyn Command>,
+    ) -> &mut Self {
+        self.extensions
+            .entry(extension.into())
+            .or_default()
+            .insert(command.into(), handler);
         self
     }
 
     /// `ext.cmd` names, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.extensions.iter().flat_map(|(e, cmds)| cmds.keys().map(move |c| format!("{e}.{c}"))).collect()
+        self.extensions
+            .iter()
+            .flat_map(|(e, cmds)| cmds.keys().map(move |c| format!("{e}.{c}")))
+            .collect()
     }
 
     fn lookup(&self, name: &str) -> Result<(String, Arc<dyn Command>), RestError> {
-        let (ext, cmd) = name
-            .split_once('.')
-            .ok_or_else(|| RestError::invalid_command("Command name must be of the form <extension>.<name>"))?;
-        let commands = self.extensions.get(ext).ok_or_else(|| RestError::not_found("Extension", ext))?;
-        let handler = commands.get(cmd).ok_or_else(|| RestError::invalid_command(format!("Unknown command: {cmd}")))?;
+        let (ext, cmd) = name.split_once('.').ok_or_else(|| {
+            RestError::invalid_command("Command name must be of the form <extension>.<name>")
+        })?;
+        let commands = self
+            .extensions
+            .get(ext)
+            .ok_or_else(|| RestError::not_found("Extension", ext))?;
+        let handler = commands
+            .get(cmd)
+            .ok_or_else(|| RestError::invalid_command(format!("Unknown command: {cmd}")))?;
         Ok((cmd.to_string(), handler.clone()))
     }
 }
@@ -275,7 +358,12 @@ pub struct CommandRunner {
 
 impl CommandRunner {
     pub fn new(registry: Registry) -> Self {
-        CommandRunner { registry, results: Mutex::new(Vec::new()), lock: tokio::sync::Mutex::new(()), on_async_done: None }
+        CommandRunner {
+            registry,
+            results: Mutex::new(Vec::new()),
+            lock: tokio::sync::Mutex::new(()),
+            on_async_done: None,
+        }
     }
 
     /// Called whenever an async command finishes (the agent forces a heartbeat, as IPA does).
@@ -293,7 +381,13 @@ impl CommandRunner {
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<CommandResult>, RestError> {
-        self.results.lock().unwrap().iter().find(|r| r.id == id).cloned().ok_or_else(|| RestError::not_found("Command Result", id))
+        self.results
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| RestError::not_found("Command Result", id))
     }
 
     fn record(&self, r: Arc<CommandResult>) -> Arc<CommandResult> {
@@ -303,11 +397,17 @@ impl CommandRunner {
 
     /// Execute `ext.cmd`. `Err` is the HTTP error answer; a command that fails is an `Ok`
     /// FAILED result.
-    pub async fn execute(&self, name: &str, params: Params) -> Result<Arc<CommandResult>, RestError> {
+    pub async fn execute(
+        &self,
+        name: &str,
+        params: Params,
+    ) -> Result<Arc<CommandResult>, RestError> {
         let _guard = self.lock.lock().await;
         tracing::debug!(command = %name, "executing command");
         if !name.contains('.') {
-            return Err(RestError::invalid_command("Command name must be of the form <extension>.<name>"));
+            return Err(RestError::invalid_command(
+                "Command name must be of the form <extension>.<name>",
+            ));
         }
         if let Some(last) = self.results.lock().unwrap().last() {
             if !last.is_done() {
@@ -352,7 +452,9 @@ impl CommandRunner {
                     match task.await {
                         Ok(Ok(v)) => {
                             let v = match v {
-                                Value::String(s) => json!({"result": format!("{}: {s}", rec.command_name)}),
+                                Value::String(s) => {
+                                    json!({"result": format!("{}: {s}", rec.command_name)})
+                                }
                                 v => v,
                             };
                             tracing::info!(command = %rec.command_name, "asynchronous command completed");
@@ -368,7 +470,13 @@ impl CommandRunner {
                         }
                         Err(join) => {
                             tracing::error!(command = %rec.command_name, error = %join, "command panicked");
-                            rec.finish(CommandStatus::Failed, None, Some(RestError::execution(format!("the command panicked: {join}"))));
+                            rec.finish(
+                                CommandStatus::Failed,
+                                None,
+                                Some(RestError::execution(format!(
+                                    "the command panicked: {join}"
+                                ))),
+                            );
                         }
                     }
                     if let Some(h) = hook {
@@ -395,7 +503,12 @@ impl Args {
     }
     /// A required parameter (`<func>() missing 1 required positional argument: '<key>'`).
     pub fn require(&mut self, key: &str) -> Result<Value, String> {
-        self.map.remove(key).ok_or_else(|| format!("{}() missing 1 required positional argument: '{key}'", self.func))
+        self.map.remove(key).ok_or_else(|| {
+            format!(
+                "{}() missing 1 required positional argument: '{key}'",
+                self.func
+            )
+        })
     }
     pub fn optional(&mut self, key: &str) -> Option<Value> {
         self.map.remove(key)
@@ -403,7 +516,10 @@ impl Args {
     /// Refuse anything left (`<func>() got an unexpected keyword argument '<key>'`).
     pub fn finish(self) -> Result<(), String> {
         match self.map.keys().next() {
-            Some(k) => Err(format!("{}() got an unexpected keyword argument '{k}'", self.func)),
+            Some(k) => Err(format!(
+                "{}() got an unexpected keyword argument '{k}'",
+                self.func
+            )),
             None => Ok(()),
         }
     }
@@ -414,6 +530,10 @@ impl Args {
 }
 
 /// Run blocking work off the async threads, turning a panic into a command error.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RestError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RestError::execution(format!("the command panicked: {e}")))
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RestError::execution(format!("the command panicked: {e}")))
 }

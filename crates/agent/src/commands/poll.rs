@@ -10,7 +10,9 @@ pub fn register(reg: &mut Registry, source: InventorySource) {
         sync_fn(move |params| {
             let source = source.clone();
             Box::pin(async move {
-                Args::new("get_hardware_info", params).finish().map_err(RestError::invalid_params)?;
+                Args::new("get_hardware_info", params)
+                    .finish()
+                    .map_err(RestError::invalid_params)?;
                 let data = blocking(move || source(&[])).await?;
                 Ok(data.inventory)
             })

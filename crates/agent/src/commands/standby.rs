@@ -18,9 +18,13 @@ pub fn register(reg: &mut Registry, system: Arc<dyn System>) {
         async_fn(move |params| {
             let s = s.clone();
             Box::pin(async move {
-                Args::new("power_off", params).finish().map_err(RestError::execution)?;
+                Args::new("power_off", params)
+                    .finish()
+                    .map_err(RestError::execution)?;
                 tracing::info!("powering off system");
-                blocking(move || s.power_off()).await?.map_err(reboot_error)?;
+                blocking(move || s.power_off())
+                    .await?
+                    .map_err(reboot_error)?;
                 Ok(Value::Null)
             })
         }),
@@ -32,7 +36,9 @@ pub fn register(reg: &mut Registry, system: Arc<dyn System>) {
         async_fn(move |params| {
             let s = s.clone();
             Box::pin(async move {
-                Args::new("run_image", params).finish().map_err(RestError::execution)?;
+                Args::new("run_image", params)
+                    .finish()
+                    .map_err(RestError::execution)?;
                 tracing::info!("rebooting system");
                 blocking(move || s.reboot()).await?.map_err(reboot_error)?;
                 Ok(Value::Null)
@@ -46,8 +52,12 @@ pub fn register(reg: &mut Registry, system: Arc<dyn System>) {
         sync_fn(move |params| {
             let s = s.clone();
             Box::pin(async move {
-                Args::new("sync", params).finish().map_err(RestError::invalid_params)?;
-                blocking(move || s.sync()).await?.map_err(RestError::execution)?;
+                Args::new("sync", params)
+                    .finish()
+                    .map_err(RestError::invalid_params)?;
+                blocking(move || s.sync())
+                    .await?
+                    .map_err(RestError::execution)?;
                 Ok(Value::Null)
             })
         }),
@@ -57,7 +67,9 @@ pub fn register(reg: &mut Registry, system: Arc<dyn System>) {
         "get_partition_uuids",
         sync_fn(move |params| {
             Box::pin(async move {
-                Args::new("get_partition_uuids", params).finish().map_err(RestError::invalid_params)?;
+                Args::new("get_partition_uuids", params)
+                    .finish()
+                    .map_err(RestError::invalid_params)?;
                 // No image has been prepared by this agent (IPA answers {} then as well).
                 Ok(json!({}))
             })

@@ -34,7 +34,10 @@ impl Recorded {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -44,8 +47,6 @@ pub enum Scripted {
     Status(u16, Value),
     /// An Ironic error body `{"error_message": "<json of {faultstring, faultcode, debuginfo}>"}`.
     IronicError(u16, &'static str),
-    /// Drop the connection without answering.
-    Hangup,
 }
 
 pub struct Ironic {
@@ -66,8 +67,6 @@ pub struct Ironic {
     pub heartbeat_script: Mutex<VecDeque<Scripted>>,
     pub inspection_script: Mutex<VecDeque<Scripted>>,
     pub root_script: Mutex<VecDeque<Scripted>>,
-    /// Called after every accepted heartbeat with its body.
-    pub on_heartbeat: Mutex<Option<Box<dyn Fn(&Value) + Send + Sync>>>,
 }
 
 impl Ironic {
@@ -77,7 +76,11 @@ impl Ironic {
             node_uuid: NODE_UUID.into(),
             macs: macs.iter().map(|m| m.to_lowercase()).collect(),
             heartbeat_timeout: 300,
-            token: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+            token: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
             token_issued: Mutex::new(false),
             pregenerated: false,
             log: Mutex::new(Vec::new()),
@@ -86,12 +89,17 @@ impl Ironic {
             heartbeat_script: Mutex::new(VecDeque::new()),
             inspection_script: Mutex::new(VecDeque::new()),
             root_script: Mutex::new(VecDeque::new()),
-            on_heartbeat: Mutex::new(None),
         })
     }
 
     pub fn requests(&self, path_prefix: &str) -> Vec<Recorded> {
-        self.log.lock().unwrap().iter().filter(|r| r.path.starts_with(path_prefix)).cloned().collect()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .cloned()
+            .collect()
     }
 
     pub fn violations(&self) -> Vec<String> {
@@ -108,33 +116,54 @@ impl Ironic {
 }
 
 fn version_of(headers: &HeaderMap) -> Option<(u32, u32)> {
-    let v = headers.get("X-OpenStack-Ironic-API-Version")?.to_str().ok()?;
+    let v = headers
+        .get("X-OpenStack-Ironic-API-Version")?
+        .to_str()
+        .ok()?;
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 fn ironic_error(status: u16, msg: &str) -> Response {
     let inner = json!({"faultstring": msg, "faultcode": if status >= 500 {"Server"} else {"Client"}, "debuginfo": null});
-    (StatusCode::from_u16(status).unwrap(), axum::Json(json!({"error_message": inner.to_string()}))).into_response()
+    (
+        StatusCode::from_u16(status).unwrap(),
+        axum::Json(json!({"error_message": inner.to_string()})),
+    )
+        .into_response()
 }
 
 fn scripted(s: Scripted) -> Response {
     match s {
-        Scripted::Status(code, body) => (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response(),
+        Scripted::Status(code, body) => {
+            (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+        }
         Scripted::IronicError(code, msg) => ironic_error(code, msg),
-        Scripted::Hangup => panic!("hang up"),
     }
 }
 
 fn with_version_headers(ironic: &Ironic, mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert("X-OpenStack-Ironic-API-Minimum-Version", "1.1".parse().unwrap());
+    h.insert(
+        "X-OpenStack-Ironic-API-Minimum-Version",
+        "1.1".parse().unwrap(),
+    );
     let (a, b) = ironic.max();
-    h.insert("X-OpenStack-Ironic-API-Maximum-Version", format!("{a}.{b}").parse().unwrap());
+    h.insert(
+        "X-OpenStack-Ironic-API-Maximum-Version",
+        format!("{a}.{b}").parse().unwrap(),
+    );
     r
 }
 
-fn record(ironic: &Ironic, method: &Method, uri: &Uri, query: &[(String, String)], headers: &HeaderMap, body: Option<Value>) {
+fn record(
+    ironic: &Ironic,
+    method: &Method,
+    uri: &Uri,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: Option<Value>,
+) {
     ironic.log.lock().unwrap().push(Recorded {
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -145,15 +174,28 @@ fn record(ironic: &Ironic, method: &Method, uri: &Uri, query: &[(String, String)
 }
 
 fn check_json_headers(ironic: &Ironic, what: &str, headers: &HeaderMap, with_body: bool) {
-    if with_body && headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json") {
-        ironic.violation(format!("{what}: Content-Type is not application/json: {:?}", headers.get("content-type")));
+    if with_body
+        && headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json")
+    {
+        ironic.violation(format!(
+            "{what}: Content-Type is not application/json: {:?}",
+            headers.get("content-type")
+        ));
     }
     if headers.get("accept").and_then(|v| v.to_str().ok()) != Some("application/json") {
-        ironic.violation(format!("{what}: Accept is not application/json: {:?}", headers.get("accept")));
+        ironic.violation(format!(
+            "{what}: Accept is not application/json: {:?}",
+            headers.get("accept")
+        ));
     }
 }
 
-async fn root(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn root(
+    State(ironic): State<Arc<Ironic>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     record(&ironic, &method, &uri, &[], &headers, None);
     if let Some(s) = ironic.root_script.lock().unwrap().pop_front() {
         return scripted(s);
@@ -171,17 +213,28 @@ async fn root(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, heade
     .into_response()
 }
 
-async fn lookup(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, headers: HeaderMap, Query(q): Query<Vec<(String, String)>>) -> Response {
+async fn lookup(
+    State(ironic): State<Arc<Ironic>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
     record(&ironic, &method, &uri, &q, &headers, None);
     check_json_headers(&ironic, "lookup", &headers, false);
     let expected = ironic.max().min((1, 62));
     match version_of(&headers) {
         Some(v) if v == expected => {}
-        other => ironic.violation(format!("lookup: version header {other:?}, expected {expected:?} (min(server, 1.62))")),
+        other => ironic.violation(format!(
+            "lookup: version header {other:?}, expected {expected:?} (min(server, 1.62))"
+        )),
     }
     let v = version_of(&headers).unwrap_or((1, 1));
     if v < (1, 22) {
-        return with_version_headers(&ironic, ironic_error(404, "The resource could not be found."));
+        return with_version_headers(
+            &ironic,
+            ironic_error(404, "The resource could not be found."),
+        );
     }
     if let Some(s) = ironic.lookup_script.lock().unwrap().pop_front() {
         return with_version_headers(&ironic, scripted(s));
@@ -189,16 +242,27 @@ async fn lookup(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, hea
     let addresses: Vec<String> = q
         .iter()
         .find(|(k, _)| k == "addresses")
-        .map(|(_, a)| a.split(',').filter(|m| !m.is_empty()).map(|m| m.to_lowercase()).collect())
+        .map(|(_, a)| {
+            a.split(',')
+                .filter(|m| !m.is_empty())
+                .map(|m| m.to_lowercase())
+                .collect()
+        })
         .unwrap_or_default();
-    let node_uuid = q.iter().find(|(k, _)| k == "node_uuid").map(|(_, u)| u.clone());
+    let node_uuid = q
+        .iter()
+        .find(|(k, _)| k == "node_uuid")
+        .map(|(_, u)| u.clone());
     for (k, _) in &q {
         if k != "addresses" && k != "node_uuid" {
             ironic.violation(format!("lookup: unexpected query parameter {k}"));
         }
     }
     if addresses.is_empty() && node_uuid.is_none() {
-        return with_version_headers(&ironic, ironic_error(400, "Either node UUID or addresses are required for lookup"));
+        return with_version_headers(
+            &ironic,
+            ironic_error(400, "Either node UUID or addresses are required for lookup"),
+        );
     }
     let found = match &node_uuid {
         Some(u) => *u == ironic.node_uuid,
@@ -232,7 +296,14 @@ async fn lookup(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, hea
     )
 }
 
-async fn heartbeat(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+async fn heartbeat(
+    State(ironic): State<Arc<Ironic>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     record(&ironic, &method, &uri, &[], &headers, parsed.clone());
     check_json_headers(&ironic, "heartbeat", &headers, true);
@@ -243,16 +314,29 @@ async fn heartbeat(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, 
     };
     let v = version_of(&headers);
     let has_status = body.contains_key("agent_status");
-    let expected = if has_status { server.min((1, 72)) } else { server.min((1, 68)) };
+    let expected = if has_status {
+        server.min((1, 72))
+    } else {
+        server.min((1, 68))
+    };
     if v != Some(expected) {
-        ironic.violation(format!("heartbeat: version header {v:?}, expected {expected:?}"));
+        ironic.violation(format!(
+            "heartbeat: version header {v:?}, expected {expected:?}"
+        ));
     }
     let v = v.unwrap_or((1, 1));
     if id != ironic.node_uuid {
         ironic.violation(format!("heartbeat: for unknown node {id}"));
         return ironic_error(404, &format!("Node {id} could not be found."));
     }
-    let allowed = ["callback_url", "agent_token", "agent_version", "agent_verify_ca", "agent_status", "agent_status_message"];
+    let allowed = [
+        "callback_url",
+        "agent_token",
+        "agent_version",
+        "agent_verify_ca",
+        "agent_status",
+        "agent_status_message",
+    ];
     for k in body.keys() {
         if !allowed.contains(&k.as_str()) {
             ironic.violation(format!("heartbeat: unexpected field {k}"));
@@ -280,17 +364,26 @@ async fn heartbeat(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, 
     if let Some(s) = ironic.heartbeat_script.lock().unwrap().pop_front() {
         return scripted(s);
     }
-    if v >= (1, 62) && body.get("agent_token").and_then(Value::as_str) != Some(ironic.token.as_str()) {
-        ironic.violation(format!("heartbeat: wrong agent token {:?}", body.get("agent_token")));
+    if v >= (1, 62)
+        && body.get("agent_token").and_then(Value::as_str) != Some(ironic.token.as_str())
+    {
+        ironic.violation(format!(
+            "heartbeat: wrong agent token {:?}",
+            body.get("agent_token")
+        ));
         return ironic_error(400, "Invalid or missing agent token received.");
-    }
-    if let Some(f) = ironic.on_heartbeat.lock().unwrap().as_ref() {
-        f(&Value::Object(body.clone()));
     }
     StatusCode::ACCEPTED.into_response()
 }
 
-async fn continue_inspection(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, headers: HeaderMap, Query(q): Query<Vec<(String, String)>>, body: Bytes) -> Response {
+async fn continue_inspection(
+    State(ironic): State<Arc<Ironic>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     record(&ironic, &method, &uri, &q, &headers, parsed.clone());
     check_json_headers(&ironic, "continue_inspection", &headers, true);
@@ -305,30 +398,54 @@ async fn continue_inspection(State(ironic): State<Arc<Ironic>>, method: Method, 
         ironic.violation("continue_inspection: body is not a JSON object".into());
         return ironic_error(400, "Invalid inspection data: a JSON object is expected");
     };
-    let Some(interfaces) = data.pointer("/inventory/interfaces").and_then(Value::as_array).filter(|a| !a.is_empty()) else {
+    let Some(interfaces) = data
+        .pointer("/inventory/interfaces")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    else {
         ironic.violation("continue_inspection: inventory.interfaces missing or empty".into());
-        return ironic_error(400, "Invalid inspection data: inventory 'interfaces' must be a non-empty list");
+        return ironic_error(
+            400,
+            "Invalid inspection data: inventory 'interfaces' must be a non-empty list",
+        );
     };
     let mut found = false;
     for i in interfaces {
         match i.get("mac_address").and_then(Value::as_str) {
             Some(m) => found |= ironic.macs.contains(&m.to_lowercase()),
             None => {
-                ironic.violation(format!("continue_inspection: interface without mac_address: {i}"));
-                return ironic_error(400, "Invalid inspection data: every interface needs a 'mac_address' string");
+                ironic.violation(format!(
+                    "continue_inspection: interface without mac_address: {i}"
+                ));
+                return ironic_error(
+                    400,
+                    "Invalid inspection data: every interface needs a 'mac_address' string",
+                );
             }
         }
     }
     if !data.get("error").is_some_and(|e| e.is_null()) {
-        ironic.violation(format!("continue_inspection: error field {:?} (Ironic fails inspection on a non-null error)", data.get("error")));
+        ironic.violation(format!(
+            "continue_inspection: error field {:?} (Ironic fails inspection on a non-null error)",
+            data.get("error")
+        ));
     }
     if !found {
         return ironic_error(404, "The resource could not be found.");
     }
-    (StatusCode::ACCEPTED, axum::Json(json!({"uuid": ironic.node_uuid}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"uuid": ironic.node_uuid})),
+    )
+        .into_response()
 }
 
-async fn fallback(State(ironic): State<Arc<Ironic>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn fallback(
+    State(ironic): State<Arc<Ironic>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     record(&ironic, &method, &uri, &[], &headers, None);
     ironic.violation(format!("unexpected request {method} {uri}"));
     ironic_error(404, "The resource could not be found.")
@@ -366,7 +483,8 @@ pub fn fixtures_dir() -> std::path::PathBuf {
 
 /// A real IPA inspection document from the shared fixtures.
 pub fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    let text = std::fs::read_to_string(fixtures_dir().join(name))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -381,7 +499,11 @@ pub fn fixture_source(name: &str, calls: Arc<Mutex<Vec<Vec<String>>>>) -> Invent
     };
     Arc::new(move |collectors: &[String]| {
         calls.lock().unwrap().push(collectors.to_vec());
-        InventoryData { inventory: inventory.clone(), plugin_data: plugin_data.clone(), warnings: vec!["lldp: no frames".into()] }
+        InventoryData {
+            inventory: inventory.clone(),
+            plugin_data: plugin_data.clone(),
+            warnings: vec!["lldp: no frames".into()],
+        }
     })
 }
 
@@ -410,7 +532,11 @@ impl FakeSystem {
 impl ferric_agent::system::System for FakeSystem {
     fn power_off(&self) -> Result<(), String> {
         self.calls.lock().unwrap().push("power_off".into());
-        if self.fail_power { Err("poweroff failed (exit status: 1)".into()) } else { Ok(()) }
+        if self.fail_power {
+            Err("poweroff failed (exit status: 1)".into())
+        } else {
+            Ok(())
+        }
     }
     fn reboot(&self) -> Result<(), String> {
         self.calls.lock().unwrap().push("reboot".into());
@@ -421,21 +547,45 @@ impl ferric_agent::system::System for FakeSystem {
         Ok(())
     }
     fn collect_system_logs(&self) -> Result<String, String> {
-        self.calls.lock().unwrap().push("collect_system_logs".into());
-        if self.fail_logs { Err("journalctl failed".into()) } else { Ok("bG9ncw==".into()) }
+        self.calls
+            .lock()
+            .unwrap()
+            .push("collect_system_logs".into());
+        if self.fail_logs {
+            Err("journalctl failed".into())
+        } else {
+            Ok("bG9ncw==".into())
+        }
     }
-    fn secure_erase(&self, device: &ferric_agent::disk::BlockDevice, kind: ferric_agent::system::SecureEraseKind) -> Result<bool, String> {
-        self.calls.lock().unwrap().push(format!("secure_erase {:?} {}", kind, device.name));
-        self.secure_erase.lock().unwrap().pop_front().unwrap_or(Ok(false))
+    fn secure_erase(
+        &self,
+        device: &ferric_agent::disk::BlockDevice,
+        kind: ferric_agent::system::SecureEraseKind,
+    ) -> Result<bool, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("secure_erase {:?} {}", kind, device.name));
+        self.secure_erase
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(false))
     }
-    fn device_flags(&self, device: &ferric_agent::disk::BlockDevice) -> ferric_agent::system::DeviceFlags {
+    fn device_flags(
+        &self,
+        device: &ferric_agent::disk::BlockDevice,
+    ) -> ferric_agent::system::DeviceFlags {
         ferric_agent::system::DeviceFlags {
             read_only: self.read_only.contains(&device.name),
             virtual_media: self.virtual_media.contains(&device.name),
         }
     }
     fn reread_partition_table(&self, device: &std::path::Path) -> Result<(), String> {
-        self.calls.lock().unwrap().push(format!("reread {}", device.display()));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("reread {}", device.display()));
         Ok(())
     }
 }
