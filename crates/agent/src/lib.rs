@@ -5,4 +5,13 @@
 //! Architecture invariant: the agent depends on no other ferric crate; it speaks to the server
 //! only over HTTP, exactly as IPA does, so either can replace the other.
 
+pub mod api;
+pub mod client;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod disk;
 pub mod hardware;
+pub mod inventory;
+pub mod run;
+pub mod system;
