@@ -56,6 +56,8 @@ cp "$BUSYBOX" "$ROOT/bin/busybox"
 for app in $("$BUSYBOX" --list); do [ "$app" = busybox ] || ln -sf busybox "$ROOT/bin/$app"; done
 cp "$AGENT" "$ROOT/bin/ferric"
 chmod 0755 "$ROOT/bin/ferric"
+# Debug info is no use in the ramdisk (34 MB -> a few MB).
+command -v strip >/dev/null && strip "$ROOT/bin/ferric" 2>/dev/null || true
 loaded=()
 for m in "${MODULES[@]}"; do
   deps="$(modprobe -d "$KDIR" -S "$KVER" --show-depends "$m" 2>/dev/null || true)"

@@ -6,6 +6,7 @@
 //! only over HTTP, exactly as IPA does, so either can replace the other.
 
 pub mod api;
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod commands;

@@ -24,6 +24,8 @@ enum Command {
         #[command(subcommand)]
         cmd: ferric_cli::NodeCommand,
     },
+    /// Run the in-band agent (IPA protocol), or print this machine's inventory.
+    Agent(ferric_agent::cli::AgentArgs),
     /// Manage ports through the API.
     Port {
         #[command(flatten)]
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         let client = match cli.command {
             Command::Serve(args) => return serve(args).await,
+            Command::Agent(args) => return ferric_agent::cli::main(args).await,
             Command::Node { opts, cmd } => ferric_cli::run_node(&opts, cmd).await,
             Command::Port { opts, cmd } => ferric_cli::run_port(&opts, cmd).await,
         };
