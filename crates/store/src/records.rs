@@ -589,6 +589,51 @@ fn not_found(kind: &'static str, ident: &str) -> StoreError {
     StoreError::NotFound { kind, ident: ident.to_string() }
 }
 
+/// Columns a record may be named by: its UUID, or its UUID then its name.
+const BY_UUID: &[&str] = &["uuid"];
+const BY_UUID_OR_NAME: &[&str] = &["uuid", "name"];
+
+/// The shapes every document table shares, written once.
+impl Store {
+    async fn insert_doc<R: Record>(&self, rec: R) -> Result<R> {
+        self.write(move |c| insert(c, rec)).await
+    }
+
+    /// Insert a record that belongs to a node, refusing (NotFound) when the node does not exist.
+    async fn insert_under_node<R: Record>(&self, rec: R, node_uuid: String) -> Result<R> {
+        self.write(move |c| {
+            if get_node_by(c, "uuid", &node_uuid)?.is_none() {
+                return Err(not_found("Node", &node_uuid));
+            }
+            insert(c, rec)
+        })
+        .await
+    }
+
+    /// The record whose first matching `columns` equals `ident`; `label` names it in errors.
+    async fn find_doc<R: Record>(&self, label: &'static str, ident: &str, columns: &'static [&'static str]) -> Result<R> {
+        let ident = ident.to_string();
+        self.read(move |c| {
+            for col in columns {
+                if let Some(r) = get_by::<R>(c, col, &ident)? {
+                    return Ok(r);
+                }
+            }
+            Err(not_found(label, &ident))
+        })
+        .await
+    }
+
+    async fn save_rec<R: Record>(&self, rec: R) -> Result<R> {
+        self.write(move |c| save_doc(c, rec)).await
+    }
+
+    async fn delete_rec<R: Record>(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| delete_doc::<R>(c, &uuid)).await
+    }
+}
+
 impl Store {
     // ---------------------------------------------------------------- nodes
 
@@ -775,24 +820,17 @@ impl Store {
     // ---------------------------------------------------------------- ports
 
     pub async fn create_port(&self, port: Port) -> Result<Port> {
-        self.write(move |c| {
-            if get_node_by(c, "uuid", &port.node_uuid)?.is_none() {
-                return Err(not_found("Node", &port.node_uuid));
-            }
-            insert(c, port)
-        })
-        .await
+        let node = port.node_uuid.clone();
+        self.insert_under_node(port, node).await
     }
 
     pub async fn get_port(&self, uuid: &str) -> Result<Port> {
-        let ident = uuid.to_string();
-        self.read(move |c| get_by::<Port>(c, "uuid", &ident)?.ok_or_else(|| not_found("Port", &ident))).await
+        self.find_doc("Port", uuid, BY_UUID).await
     }
 
     /// A port by its name (API 1.88).
     pub async fn get_port_by_name(&self, name: &str) -> Result<Port> {
-        let n = name.to_string();
-        self.read(move |c| get_by::<Port>(c, "name", &n)?.ok_or_else(|| not_found("Port", &n))).await
+        self.find_doc("Port", name, &["name"]).await
     }
 
     pub async fn get_port_by_address(&self, address: &str) -> Result<Option<Port>> {
@@ -814,36 +852,23 @@ impl Store {
     }
 
     pub async fn save_port(&self, port: Port) -> Result<Port> {
-        self.write(move |c| save_doc(c, port)).await
+        self.save_rec(port).await
     }
 
     pub async fn delete_port(&self, uuid: &str) -> Result<()> {
-        let uuid = uuid.to_string();
-        self.write(move |c| delete_doc::<Port>(c, &uuid)).await
+        self.delete_rec::<Port>(uuid).await
     }
 
     // ---------------------------------------------------------------- portgroups
 
     pub async fn create_portgroup(&self, pg: Portgroup) -> Result<Portgroup> {
-        self.write(move |c| {
-            if get_node_by(c, "uuid", &pg.node_uuid)?.is_none() {
-                return Err(not_found("Node", &pg.node_uuid));
-            }
-            insert(c, pg)
-        })
-        .await
+        let node = pg.node_uuid.clone();
+        self.insert_under_node(pg, node).await
     }
 
     /// A portgroup by UUID or name.
     pub async fn get_portgroup(&self, ident: &str) -> Result<Portgroup> {
-        let ident = ident.to_string();
-        self.read(move |c| {
-            if let Some(p) = get_by::<Portgroup>(c, "uuid", &ident)? {
-                return Ok(p);
-            }
-            get_by::<Portgroup>(c, "name", &ident)?.ok_or_else(|| not_found("Portgroup", &ident))
-        })
-        .await
+        self.find_doc("Portgroup", ident, BY_UUID_OR_NAME).await
     }
 
     pub async fn list_portgroups(&self, f: PortgroupFilter, q: ListQuery) -> Result<Vec<Portgroup>> {
@@ -857,7 +882,7 @@ impl Store {
     }
 
     pub async fn save_portgroup(&self, pg: Portgroup) -> Result<Portgroup> {
-        self.write(move |c| save_doc(c, pg)).await
+        self.save_rec(pg).await
     }
 
     /// Delete a portgroup; refuses (returns the member count) while ports still belong to it.
@@ -870,12 +895,11 @@ impl Store {
     // ---------------------------------------------------------------- chassis
 
     pub async fn create_chassis(&self, ch: Chassis) -> Result<Chassis> {
-        self.write(move |c| insert(c, ch)).await
+        self.insert_doc(ch).await
     }
 
     pub async fn get_chassis(&self, uuid: &str) -> Result<Chassis> {
-        let ident = uuid.to_string();
-        self.read(move |c| get_by::<Chassis>(c, "uuid", &ident)?.ok_or_else(|| not_found("Chassis", &ident))).await
+        self.find_doc("Chassis", uuid, BY_UUID).await
     }
 
     pub async fn list_chassis(&self, q: ListQuery) -> Result<Vec<Chassis>> {
@@ -883,7 +907,7 @@ impl Store {
     }
 
     pub async fn save_chassis(&self, ch: Chassis) -> Result<Chassis> {
-        self.write(move |c| save_doc(c, ch)).await
+        self.save_rec(ch).await
     }
 
     /// Delete a chassis; refuses (returns the node count) while nodes belong to it.
@@ -898,18 +922,12 @@ impl Store {
     // ---------------------------------------------------------------- volume
 
     pub async fn create_volume_connector(&self, vc: VolumeConnector) -> Result<VolumeConnector> {
-        self.write(move |c| {
-            if get_node_by(c, "uuid", &vc.node_uuid)?.is_none() {
-                return Err(not_found("Node", &vc.node_uuid));
-            }
-            insert(c, vc)
-        })
-        .await
+        let node = vc.node_uuid.clone();
+        self.insert_under_node(vc, node).await
     }
 
     pub async fn get_volume_connector(&self, uuid: &str) -> Result<VolumeConnector> {
-        let ident = uuid.to_string();
-        self.read(move |c| get_by::<VolumeConnector>(c, "uuid", &ident)?.ok_or_else(|| not_found("Volume connector", &ident))).await
+        self.find_doc("Volume connector", uuid, BY_UUID).await
     }
 
     pub async fn list_volume_connectors(&self, node_uuid: Option<String>, q: ListQuery) -> Result<Vec<VolumeConnector>> {
@@ -922,27 +940,20 @@ impl Store {
     }
 
     pub async fn save_volume_connector(&self, vc: VolumeConnector) -> Result<VolumeConnector> {
-        self.write(move |c| save_doc(c, vc)).await
+        self.save_rec(vc).await
     }
 
     pub async fn delete_volume_connector(&self, uuid: &str) -> Result<()> {
-        let uuid = uuid.to_string();
-        self.write(move |c| delete_doc::<VolumeConnector>(c, &uuid)).await
+        self.delete_rec::<VolumeConnector>(uuid).await
     }
 
     pub async fn create_volume_target(&self, vt: VolumeTarget) -> Result<VolumeTarget> {
-        self.write(move |c| {
-            if get_node_by(c, "uuid", &vt.node_uuid)?.is_none() {
-                return Err(not_found("Node", &vt.node_uuid));
-            }
-            insert(c, vt)
-        })
-        .await
+        let node = vt.node_uuid.clone();
+        self.insert_under_node(vt, node).await
     }
 
     pub async fn get_volume_target(&self, uuid: &str) -> Result<VolumeTarget> {
-        let ident = uuid.to_string();
-        self.read(move |c| get_by::<VolumeTarget>(c, "uuid", &ident)?.ok_or_else(|| not_found("Volume target", &ident))).await
+        self.find_doc("Volume target", uuid, BY_UUID).await
     }
 
     pub async fn list_volume_targets(&self, node_uuid: Option<String>, q: ListQuery) -> Result<Vec<VolumeTarget>> {
@@ -955,30 +966,22 @@ impl Store {
     }
 
     pub async fn save_volume_target(&self, vt: VolumeTarget) -> Result<VolumeTarget> {
-        self.write(move |c| save_doc(c, vt)).await
+        self.save_rec(vt).await
     }
 
     pub async fn delete_volume_target(&self, uuid: &str) -> Result<()> {
-        let uuid = uuid.to_string();
-        self.write(move |c| delete_doc::<VolumeTarget>(c, &uuid)).await
+        self.delete_rec::<VolumeTarget>(uuid).await
     }
 
     // ---------------------------------------------------------------- allocations
 
     pub async fn create_allocation(&self, a: Allocation) -> Result<Allocation> {
-        self.write(move |c| insert(c, a)).await
+        self.insert_doc(a).await
     }
 
     /// An allocation by UUID or name.
     pub async fn get_allocation(&self, ident: &str) -> Result<Allocation> {
-        let ident = ident.to_string();
-        self.read(move |c| {
-            if let Some(a) = get_by::<Allocation>(c, "uuid", &ident)? {
-                return Ok(a);
-            }
-            get_by::<Allocation>(c, "name", &ident)?.ok_or_else(|| not_found("Allocation", &ident))
-        })
-        .await
+        self.find_doc("Allocation", ident, BY_UUID_OR_NAME).await
     }
 
     pub async fn get_allocation_of_node(&self, node_uuid: &str) -> Result<Option<Allocation>> {
@@ -999,7 +1002,7 @@ impl Store {
     }
 
     pub async fn save_allocation(&self, a: Allocation) -> Result<Allocation> {
-        self.write(move |c| save_doc(c, a)).await
+        self.save_rec(a).await
     }
 
     /// Bind an allocation to a node the caller holds the lock of, atomically: the node gets
@@ -1028,8 +1031,7 @@ impl Store {
 
     /// Delete only the allocation record (the caller updates the node it holds the lock of).
     pub async fn delete_allocation_record(&self, uuid: &str) -> Result<()> {
-        let uuid = uuid.to_string();
-        self.write(move |c| delete_doc::<Allocation>(c, &uuid)).await
+        self.delete_rec::<Allocation>(uuid).await
     }
 
     /// Delete an allocation and free its node (unless `f` refuses, given the node).
@@ -1152,19 +1154,12 @@ impl Store {
     // ---------------------------------------------------------------- deploy templates
 
     pub async fn create_deploy_template(&self, t: DeployTemplate) -> Result<DeployTemplate> {
-        self.write(move |c| insert(c, t)).await
+        self.insert_doc(t).await
     }
 
     /// A deploy template by UUID or name.
     pub async fn get_deploy_template(&self, ident: &str) -> Result<DeployTemplate> {
-        let ident = ident.to_string();
-        self.read(move |c| {
-            if let Some(t) = get_by::<DeployTemplate>(c, "uuid", &ident)? {
-                return Ok(t);
-            }
-            get_by::<DeployTemplate>(c, "name", &ident)?.ok_or_else(|| not_found("Deploy template", &ident))
-        })
-        .await
+        self.find_doc("Deploy template", ident, BY_UUID_OR_NAME).await
     }
 
     pub async fn list_deploy_templates(&self, q: ListQuery) -> Result<Vec<DeployTemplate>> {
@@ -1182,12 +1177,11 @@ impl Store {
     }
 
     pub async fn save_deploy_template(&self, t: DeployTemplate) -> Result<DeployTemplate> {
-        self.write(move |c| save_doc(c, t)).await
+        self.save_rec(t).await
     }
 
     pub async fn delete_deploy_template(&self, uuid: &str) -> Result<()> {
-        let uuid = uuid.to_string();
-        self.write(move |c| delete_doc::<DeployTemplate>(c, &uuid)).await
+        self.delete_rec::<DeployTemplate>(uuid).await
     }
 
     // ---------------------------------------------------------------- conductors
