@@ -12,6 +12,7 @@ mod discovery;
 mod error;
 mod events;
 mod history;
+mod inspector;
 mod inventory;
 mod json_ext;
 mod nodes;
@@ -21,6 +22,7 @@ mod volume;
 mod wire;
 
 pub use error::{ApiError, ApiResult};
+pub use inspector::router as inspector_router;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -275,6 +277,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use tower::{Layer, ServiceExt};
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app.map_request(|r| json_ext::strip(default_to_v1(r))));
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
+}
+
+/// Serve the ironic-inspector API ([`inspector_router`]) until `shutdown` resolves; trailing
+/// slashes are accepted as the inspector accepts them.
+pub async fn serve_inspector(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use tower::Layer;
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
     axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
 }
 

@@ -153,55 +153,79 @@ async fn continue_inspection(
         }
     }
     let data: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))?;
-    let mut data = match data {
-        Value::Object(o) => o,
-        _ => return Err(ApiError::bad_request("Invalid inspection data: a JSON object is expected")),
-    };
-    let inventory = data.remove("inventory").ok_or_else(|| ApiError::bad_request("Invalid inspection data: 'inventory' is a required property"))?;
-    let interfaces = inventory
-        .get("interfaces")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Invalid inspection data: inventory 'interfaces' must be a non-empty list"))?;
-    let mut macs = Vec::new();
-    for i in interfaces {
-        let mac = i.get("mac_address").and_then(Value::as_str).ok_or_else(|| {
-            ApiError::bad_request(format!("Invalid inspection data: every interface needs a 'mac_address' string, got {i}"))
-        })?;
-        if let Some(m) = validate::normalize_mac(mac) {
-            macs.push(m);
-        }
-    }
-    for k in ["bmc_address", "bmc_v6address"] {
-        if !matches!(inventory.get(k), None | Some(Value::Null) | Some(Value::String(_))) {
-            return Err(ApiError::bad_request(format!("Invalid inspection data: '{k}' must be a string or null")));
-        }
-    }
-    let bmcs: Vec<String> = ["bmc_address", "bmc_v6address"]
-        .iter()
-        .filter_map(|k| inventory.get(*k).and_then(Value::as_str))
-        .filter(|a| !a.is_empty() && *a != "0.0.0.0" && *a != "::/0")
-        .map(str::to_string)
-        .collect();
-    if macs.is_empty() && bmcs.is_empty() && node_uuid.is_none() {
+    let report = Report::parse(data)?;
+    if report.macs.is_empty() && report.bmcs.is_empty() && node_uuid.is_none() {
         return Err(ApiError::bad_request("No lookup information provided"));
     }
     let node = s
         .conductor
-        .inspection_lookup(&macs, &bmcs, node_uuid.as_deref())
+        .inspection_lookup(&report.macs, &report.bmcs, node_uuid.as_deref())
         .await
         .map_err(|_| ApiError::not_found("The resource could not be found."))?;
     // From 1.84 the answer carries a token, which needs the node unlocked: issue it first.
     let (node, token) = if new_api { issue_token(&s, &node).await? } else { (node, None) };
-    crate::retry_locked(&s, || async { Ok(s.conductor.continue_inspection(&node.uuid, inventory.clone(), data.clone()).await?) })
-        .await
-        .map_err(|e| if e.status == axum::http::StatusCode::NOT_FOUND { ApiError::not_found("The resource could not be found.") } else { e })?;
+    report.hand_over(&s, &node.uuid).await?;
     let body = if new_api {
         lookup_response(&s, &node, Some(token.unwrap_or_else(|| "******".into())), &b)
     } else {
         json!({"uuid": node.uuid})
     };
     Ok((axum::http::StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// An inspection report, checked and with its lookup keys.
+pub(crate) struct Report {
+    pub inventory: Value,
+    pub plugin_data: serde_json::Map<String, Value>,
+    pub macs: Vec<String>,
+    pub bmcs: Vec<String>,
+}
+
+impl Report {
+    /// Check a report's shape and pull out the MACs and BMC addresses used for lookup.
+    pub(crate) fn parse(data: Value) -> ApiResult<Report> {
+        let mut data = match data {
+            Value::Object(o) => o,
+            _ => return Err(ApiError::bad_request("Invalid inspection data: a JSON object is expected")),
+        };
+        let inventory =
+            data.remove("inventory").ok_or_else(|| ApiError::bad_request("Invalid inspection data: 'inventory' is a required property"))?;
+        let interfaces = inventory
+            .get("interfaces")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| ApiError::bad_request("Invalid inspection data: inventory 'interfaces' must be a non-empty list"))?;
+        let mut macs = Vec::new();
+        for i in interfaces {
+            let mac = i.get("mac_address").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!("Invalid inspection data: every interface needs a 'mac_address' string, got {i}"))
+            })?;
+            if let Some(m) = validate::normalize_mac(mac) {
+                macs.push(m);
+            }
+        }
+        for k in ["bmc_address", "bmc_v6address"] {
+            if !matches!(inventory.get(k), None | Some(Value::Null) | Some(Value::String(_))) {
+                return Err(ApiError::bad_request(format!("Invalid inspection data: '{k}' must be a string or null")));
+            }
+        }
+        let bmcs: Vec<String> = ["bmc_address", "bmc_v6address"]
+            .iter()
+            .filter_map(|k| inventory.get(*k).and_then(Value::as_str))
+            .filter(|a| !a.is_empty() && *a != "0.0.0.0" && *a != "::/0")
+            .map(str::to_string)
+            .collect();
+        Ok(Report { inventory, plugin_data: data, macs, bmcs })
+    }
+
+    /// Give the report to the conductor for the node it was looked up to (retrying while the
+    /// node is briefly locked).
+    pub(crate) async fn hand_over(self, s: &AppState, node_uuid: &str) -> ApiResult<()> {
+        let Report { inventory, plugin_data, .. } = self;
+        crate::retry_locked(s, || async { Ok(s.conductor.continue_inspection(node_uuid, inventory.clone(), plugin_data.clone()).await?) })
+            .await
+            .map_err(|e| if e.status == axum::http::StatusCode::NOT_FOUND { ApiError::not_found("The resource could not be found.") } else { e })
+    }
 }
 
 async fn heartbeat_body(state: State<AppState>, v: ApiVersion, b: BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {

@@ -116,8 +116,8 @@ impl Conductor {
         node.ok_or_else(not_found)
     }
 
-    /// Accept an inspection report for a node waiting for it: take the lock, resume, and
-    /// process on a worker. Returns once the report is accepted.
+    /// Accept an inspection report for a node waiting for it: take the lock, resume, record
+    /// the report, and process it on a worker. Returns once the report is accepted.
     pub async fn continue_inspection(&self, node_uuid: &str, inventory: Value, plugin_data: Dict) -> CResult<()> {
         let mut task = self.acquire(node_uuid).await?;
         if task.node.provision_state != S::InspectWait {
@@ -126,6 +126,13 @@ impl Conductor {
         }
         let driver = match self.drivers().driver_for(&task.node) {
             Ok(d) => d,
+            Err(e) => {
+                self.release(task).await;
+                return Err(e.into());
+            }
+        };
+        let record = match self.store().begin_inspection(&task.node.uuid, task.node.inspection_started_at, &raw_report(&inventory, &plugin_data)).await {
+            Ok(r) => r,
             Err(e) => {
                 self.release(task).await;
                 return Err(e.into());
@@ -142,12 +149,21 @@ impl Conductor {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let result = this.process_inspection(&mut task, &inventory, plugin_data).await;
-            if let Err(e) = result {
-                let msg = format!("Failed to finish inspection: {e}");
-                tracing::warn!(node = %task.node.uuid, error = %msg, "inspection processing failed");
-                this.record_error(&mut task, history::INTROSPECTION, msg);
-                let _ = this.fire(&mut task, Event::Fail, None);
+            let result = this.process_report(&mut task, &record.uuid, inventory, plugin_data).await;
+            match result {
+                Ok(()) => {
+                    task.node.inspection_finished_at = Some(now());
+                    task.node.inspection_started_at = None;
+                    if let Err(e) = this.fire(&mut task, Event::Done, None) {
+                        tracing::error!(node = %task.node.uuid, error = %e, "cannot finish inspection");
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("Failed to finish inspection: {e}");
+                    tracing::warn!(node = %task.node.uuid, error = %msg, "inspection processing failed");
+                    this.record_error(&mut task, history::INTROSPECTION, msg);
+                    let _ = this.fire(&mut task, Event::Fail, None);
+                }
             }
             task.node.driver_internal_info.remove(LOOKUP_CACHE);
             this.power_off_after_inspection(&mut task, &driver).await;
@@ -156,12 +172,101 @@ impl Conductor {
         Ok(())
     }
 
-    async fn process_inspection(&self, task: &mut Task, inventory: &Value, mut plugin_data: Dict) -> CResult<()> {
+    /// Process stored inspection data again (the inspector's "reapply"): the given report, or
+    /// the newest one stored for the node, goes through the hooks again under the node's lock,
+    /// updating properties and ports, without changing the provision state. The node must not
+    /// be inspecting or in use. Returns once the work is accepted; the result is a new stored
+    /// inspection.
+    pub async fn reapply_inspection(&self, ident: &str, report: Option<Value>) -> CResult<()> {
+        let mut task = self.acquire(ident).await?;
+        let allowed = [S::Enroll, S::Manageable, S::InspectFailed, S::Available];
+        if !allowed.contains(&task.node.provision_state) {
+            let msg = format!(
+                "Node {} is in state {}; inspection data can be reapplied only in {}",
+                task.node.uuid,
+                task.node.provision_state,
+                allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            );
+            self.release(task).await;
+            return Err(ConductorError::Invalid(msg));
+        }
+        let raw = match report {
+            Some(r) => r,
+            None => {
+                let store = self.store();
+                let latest = store.list_inspections(&task.node.uuid).await.map(|l| l.into_iter().last());
+                let data = match latest {
+                    Ok(Some(rec)) => store.get_inspection_data(&rec.uuid).await.map(|d| Some(d.raw)),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                match data {
+                    Ok(Some(raw)) => raw,
+                    Ok(None) => {
+                        let uuid = task.node.uuid.clone();
+                        self.release(task).await;
+                        return Err(ConductorError::NotFound { kind: "Inspection data", ident: format!("for node {uuid}") });
+                    }
+                    Err(e) => {
+                        self.release(task).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        let Value::Object(mut plugin_data) = raw else {
+            self.release(task).await;
+            return Err(ConductorError::Invalid("Invalid data: expected a JSON object".into()));
+        };
+        let inventory = plugin_data.remove("inventory").unwrap_or(Value::Null);
+        if !inventory.is_object() {
+            self.release(task).await;
+            return Err(ConductorError::Invalid("The inspection data has no inventory".into()));
+        }
+        let record = match self.store().begin_inspection(&task.node.uuid, Some(now()), &raw_report(&inventory, &plugin_data)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.release(task).await;
+                return Err(e.into());
+            }
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.process_report(&mut task, &record.uuid, inventory, plugin_data).await {
+                tracing::warn!(node = %task.node.uuid, error = %e, "reapplying inspection data failed");
+            }
+            this.finish(task).await;
+        });
+        Ok(())
+    }
+
+    /// Run the hooks over a report and apply the result to the node (properties) and its
+    /// ports; store the processed data with the inspection record (or its error).
+    async fn process_report(&self, task: &mut Task, record: &str, inventory: Value, mut plugin_data: Dict) -> CResult<()> {
+        let result = self.apply_hooks(task, &inventory, &mut plugin_data).await;
+        let store = self.store();
+        match result {
+            Ok(()) => {
+                task.node.wipe_token_and_url();
+                plugin_data.remove("logs");
+                store.finish_inspection(record, Ok((inventory, Value::Object(plugin_data)))).await?;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(se) = store.finish_inspection(record, Err(e.to_string())).await {
+                    tracing::error!(node = %task.node.uuid, error = %se, "cannot record the failed inspection");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn apply_hooks(&self, task: &mut Task, inventory: &Value, plugin_data: &mut Dict) -> CResult<()> {
         let store = self.store();
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
             .await?;
-        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, inventory, &mut plugin_data)
+        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, inventory, plugin_data)
             .map_err(ConductorError::Invalid)?;
         for change in outcome.port_changes {
             match change {
@@ -197,11 +302,15 @@ impl Conductor {
             }
         }
         task.node.properties = outcome.properties;
-        task.node.wipe_token_and_url();
-        plugin_data.remove("logs");
-        store.save_inventory(&task.node.uuid, inventory.clone(), Value::Object(plugin_data)).await?;
-        task.node.inspection_finished_at = Some(now());
-        task.node.inspection_started_at = None;
-        self.fire(task, Event::Done, None)
+        Ok(())
     }
+}
+
+/// The report as the ramdisk sent it, less its logs (kept for reapplying and for the
+/// inspector's unprocessed-data API).
+fn raw_report(inventory: &Value, plugin_data: &Dict) -> Value {
+    let mut raw = plugin_data.clone();
+    raw.remove("logs");
+    raw.insert("inventory".into(), inventory.clone());
+    Value::Object(raw)
 }

@@ -205,6 +205,17 @@ impl Conductor {
         let cleared = self.inner.store.clear_reservations(&host).await?;
         if !cleared.is_empty() {
             tracing::warn!(count = cleared.len(), "cleared locks left by a previous run of this conductor");
+            let n = self
+                .inner
+                .store
+                .fail_unfinished_inspections(
+                    cleared.clone(),
+                    "The conductor restarted while the inspection data was being processed.".into(),
+                )
+                .await?;
+            if n > 0 {
+                tracing::warn!(count = n, "marked inspections interrupted by the restart as failed");
+            }
         }
         let stuck: Vec<String> = ProvisionState::ALL
             .iter()

@@ -585,6 +585,53 @@ pub struct NodeInventory {
     pub created_at: Timestamp,
 }
 
+/// One inspection that reached the report stage: ferric keeps every one per node (Ironic keeps
+/// only the latest data), with the report as received and, once processed, the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// Sequence number, increasing in time across all nodes.
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    pub state: InspectionState,
+    /// When the inspection was started (the `inspect` verb), if known.
+    pub started_at: Option<Timestamp>,
+    /// When the ramdisk's report arrived.
+    pub received_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+/// Where a stored inspection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InspectionState {
+    /// The report was received and is being processed.
+    Processing,
+    /// Processed; the inventory and plugin data are stored.
+    Finished,
+    /// Processing failed (`error` says why).
+    Error,
+}
+
+impl InspectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InspectionState::Processing => "processing",
+            InspectionState::Finished => "finished",
+            InspectionState::Error => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "processing" => Some(InspectionState::Processing),
+            "finished" => Some(InspectionState::Finished),
+            "error" => Some(InspectionState::Error),
+            _ => None,
+        }
+    }
+}
+
 /// The interfaces that may run deploy steps, with the rank that orders steps of equal priority
 /// (higher first): Ironic's `DEPLOYING_INTERFACE_PRIORITY`, in its order.
 pub const DEPLOY_STEP_INTERFACES: &[(&str, i64)] =

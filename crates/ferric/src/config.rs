@@ -28,6 +28,8 @@ pub struct Inspector {
     pub power_off: bool,
     /// Largest inspection report accepted, in bytes.
     pub max_report_bytes: usize,
+    /// Where the ironic-inspector API listens (its port is 5050); empty: not served.
+    pub listen: String,
 }
 
 impl Default for Inspector {
@@ -39,6 +41,7 @@ impl Default for Inspector {
             update_pxe_enabled: true,
             power_off: true,
             max_report_bytes: ferric_api::ApiConfig::default().max_inspection_bytes,
+            listen: "127.0.0.1:5050".into(),
         }
     }
 }

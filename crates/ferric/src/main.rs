@@ -46,6 +46,9 @@ struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:6385).
     #[arg(long)]
     listen: Option<String>,
+    /// Address of the ironic-inspector API (default 127.0.0.1:5050; "" to not serve it).
+    #[arg(long)]
+    inspector_listen: Option<String>,
     /// Log format: text or json.
     #[arg(long)]
     log_format: Option<String>,
@@ -98,6 +101,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
     }
+    if let Some(l) = args.inspector_listen {
+        cfg.inspector.listen = l;
+    }
     if let Some(f) = args.log_format {
         cfg.server.log_format = f;
     }
@@ -121,7 +127,33 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_version = %ferric_core::version::MAX,
         "ferric is serving the Bare Metal API"
     );
-    ferric_api::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    // One shutdown signal for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let inspector = if cfg.inspector.listen.is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(&cfg.inspector.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} ([inspector] listen): {e}", cfg.inspector.listen))?;
+        tracing::info!(listen = %cfg.inspector.listen, "serving the ironic-inspector API");
+        let app = ferric_api::inspector_router(conductor.clone(), cfg.api_config());
+        Some(tokio::spawn(ferric_api::serve_inspector(l, app, stopped(stop_rx.clone()))))
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    ferric_api::serve(listener, app, stopped(stop_rx)).await.map_err(|e| e.to_string())?;
+    if let Some(h) = inspector {
+        match h.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the inspector API listener failed"),
+            Err(e) => tracing::error!(error = %e, "the inspector API task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     tracing::info!("shutting down: stopping periodic tasks and flushing the store");
     periodic.shutdown().await;
     let _ = conductor.register(false).await;

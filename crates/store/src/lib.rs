@@ -14,10 +14,12 @@
 //! atomically.
 
 mod db;
+mod inspections;
 mod records;
 mod schema;
 
 pub use db::{Store, StoreConfig};
+pub use inspections::InspectionData;
 pub use records::{AllocationFilter, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
 
 /// What can go wrong in the store.

@@ -186,7 +186,7 @@ impl Record for NodeHistory {
 const HISTORY_COLUMNS: &[&str] = &["node_uuid", "created_at", "severity", "event_type"];
 
 /// A timestamp as text that sorts in time order (fixed width, UTC).
-fn sortable_time(t: &ferric_core::Timestamp) -> String {
+pub(crate) fn sortable_time(t: &ferric_core::Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -209,9 +209,9 @@ fn insert_history(c: &Connection, entry: NodeHistory, keep: usize) -> Result<Nod
 }
 
 /// How inventories are kept at rest (the `encoding` column).
-const INVENTORY_ENCODING: &str = "zlib+json";
+pub(crate) const INVENTORY_ENCODING: &str = "zlib+json";
 
-fn compress_inventory(inventory: &serde_json::Value, plugin_data: &serde_json::Value) -> Result<Vec<u8>> {
+pub(crate) fn compress_inventory(inventory: &serde_json::Value, plugin_data: &serde_json::Value) -> Result<Vec<u8>> {
     use std::io::Write;
     let json = serde_json::to_vec(&serde_json::json!({"inventory": inventory, "plugin_data": plugin_data}))?;
     let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
@@ -219,7 +219,7 @@ fn compress_inventory(inventory: &serde_json::Value, plugin_data: &serde_json::V
     Ok(z.finish()?)
 }
 
-fn decompress_inventory(encoding: &str, data: &[u8]) -> Result<(serde_json::Value, serde_json::Value)> {
+pub(crate) fn decompress_inventory(encoding: &str, data: &[u8]) -> Result<(serde_json::Value, serde_json::Value)> {
     use std::io::Read;
     if encoding != INVENTORY_ENCODING {
         return Err(StoreError::InvalidQuery(format!("unknown inventory encoding {encoding}")));
@@ -351,7 +351,7 @@ pub(crate) fn get_by<R: Record>(conn: &Connection, column: &str, value: &str) ->
     row.map(|(id, d)| decode(id, &d)).transpose()
 }
 
-fn get_node_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Node>> {
+pub(crate) fn get_node_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Node>> {
     let sql = format!("SELECT id, reservation, data FROM nodes WHERE {column} = ?1");
     let row: Option<(i64, Option<String>, String)> =
         conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
@@ -585,7 +585,7 @@ fn find_node(conn: &Connection, ident: &str) -> Result<Option<Node>> {
     get_node_by(conn, "name", ident)
 }
 
-fn not_found(kind: &'static str, ident: &str) -> StoreError {
+pub(crate) fn not_found(kind: &'static str, ident: &str) -> StoreError {
     StoreError::NotFound { kind, ident: ident.to_string() }
 }
 
@@ -811,6 +811,7 @@ impl Store {
             c.execute("DELETE FROM allocations WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM node_history WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM node_inventory WHERE node_uuid = ?1", [&uuid])?;
+            c.execute("DELETE FROM inspections WHERE node_uuid = ?1", [&uuid])?;
             c.execute("DELETE FROM nodes WHERE uuid = ?1", [&uuid])?;
             Ok(())
         })

@@ -115,4 +115,23 @@ pub const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL
     );
     "#,
+    // 6: every inspection that reached the report stage, kept per node (ferric's history of
+    // inspections; Ironic keeps only the latest data). `raw` is the report as received, `data`
+    // the processed {"inventory", "plugin_data"}; both zlib-compressed JSON.
+    r#"
+    CREATE TABLE inspections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        node_uuid TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT,
+        received_at TEXT NOT NULL,
+        finished_at TEXT,
+        error TEXT,
+        encoding TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        data BLOB
+    );
+    CREATE INDEX inspections_node ON inspections(node_uuid, id);
+    "#,
 ];

@@ -396,3 +396,51 @@ async fn deploy_templates_are_unique_by_name_and_found_by_names() {
     let store = open(&dir);
     assert_eq!(store.list_deploy_templates(ListQuery::default()).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn every_inspection_is_kept_with_its_raw_report_and_result() {
+    use ferric_core::InspectionState;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    store.create_node(node(&uuid(2), Some("n2"))).await.unwrap();
+    assert!(store.list_inspections(&uuid(1)).await.unwrap().is_empty());
+    let raw1 = serde_json::json!({"inventory": {"cpu": {"count": 8}}, "error": null});
+    let a = store.begin_inspection(&uuid(1), None, &raw1).await.unwrap();
+    assert_eq!(a.state, InspectionState::Processing);
+    // Until it finishes there is raw data but no processed data and no latest inventory.
+    let d = store.get_inspection_data(&a.uuid).await.unwrap();
+    assert_eq!((d.raw.clone(), d.processed.is_none()), (raw1.clone(), true));
+    assert!(store.get_inventory(&uuid(1)).await.unwrap().is_none());
+    let a = store
+        .finish_inspection(&a.uuid, Ok((serde_json::json!({"cpu": {"count": 8}}), serde_json::json!({"macs": ["aa"]}))))
+        .await
+        .unwrap();
+    assert_eq!(a.state, InspectionState::Finished);
+    assert_eq!(store.get_inventory(&uuid(1)).await.unwrap().unwrap().inventory["cpu"]["count"], 8);
+    // A second, failed inspection keeps its report and error, and leaves the latest inventory.
+    let raw2 = serde_json::json!({"inventory": {"cpu": {"count": 4}}, "error": "boom"});
+    let b = store.begin_inspection(&uuid(1), Some(ferric_core::model::now()), &raw2).await.unwrap();
+    let b = store.finish_inspection(&b.uuid, Err("Ramdisk reported error: boom".into())).await.unwrap();
+    assert_eq!((b.state, b.error.as_deref()), (InspectionState::Error, Some("Ramdisk reported error: boom")));
+    assert!(b.started_at.is_some() && b.finished_at.is_some());
+    assert_eq!(store.get_inventory(&uuid(1)).await.unwrap().unwrap().inventory["cpu"]["count"], 8);
+    let c = store.begin_inspection(&uuid(2), None, &raw1).await.unwrap();
+    // After a restart everything is still there, in order.
+    store.close();
+    drop(store);
+    let store = open(&dir);
+    let list = store.list_inspections(&uuid(1)).await.unwrap();
+    assert_eq!(list.iter().map(|i| i.uuid.as_str()).collect::<Vec<_>>(), [a.uuid.as_str(), b.uuid.as_str()]);
+    assert!(list[0].id < list[1].id);
+    assert_eq!(store.get_inspection_data(&b.uuid).await.unwrap().raw, raw2);
+    assert_eq!(store.get_inspection_data(&a.uuid).await.unwrap().processed.unwrap().1["macs"][0], "aa");
+    let latest = store.latest_inspections().await.unwrap();
+    assert_eq!((latest[&uuid(1)].uuid.as_str(), latest[&uuid(2)].uuid.as_str()), (b.uuid.as_str(), c.uuid.as_str()));
+    // Unknown records and nodes are errors; deleting the node deletes its inspections only.
+    assert!(matches!(store.get_inspection("nope").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.begin_inspection(&uuid(9), None, &raw1).await, Err(StoreError::NotFound { .. })));
+    store.delete_node(&uuid(1)).await.unwrap();
+    assert!(store.list_inspections(&uuid(1)).await.unwrap().is_empty());
+    assert_eq!(store.list_inspections(&uuid(2)).await.unwrap().len(), 1);
+}

@@ -1,0 +1,215 @@
+//! The ironic-inspector API (port 5050 in production) over real HTTP, beside the Ironic API on
+//! the same conductor and SQLite file: start, status, list, abort, data, unprocessed data,
+//! reapply and the ramdisk's `/v1/continue`, with the inspector's headers and error shape.
+
+use ferric_conductor::{Conductor, ConductorConfig};
+use reqwest::Method as M;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Server {
+    ironic: String,
+    inspector: String,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferric_store::Store::open(ferric_store::StoreConfig::new(dir.path().join("ferric.sqlite"))).unwrap();
+    let cfg = ConductorConfig { node_locked_retry_interval: Duration::from_millis(20), ..Default::default() };
+    let conductor = Conductor::new(store, ferric_drivers::Registry::builtin(), cfg);
+    conductor.start_up().await.unwrap();
+    let api = ferric_api::ApiConfig::default();
+    let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ironic = format!("http://{}", l1.local_addr().unwrap());
+    let inspector = format!("http://{}", l2.local_addr().unwrap());
+    tokio::spawn(ferric_api::serve(l1, ferric_api::router(conductor.clone(), api.clone()), std::future::pending()));
+    tokio::spawn(ferric_api::serve_inspector(l2, ferric_api::inspector_router(conductor, api), std::future::pending()));
+    Server { ironic, inspector, client: reqwest::Client::new(), _dir: dir }
+}
+
+impl Server {
+    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) }, headers)
+    }
+    async fn ironic(&self, method: M, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.client.request(method, format!("{}{path}", self.ironic)).header("X-OpenStack-Ironic-API-Version", "1.84");
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let (s, b, _) = self.send(r).await;
+        (s, b)
+    }
+    async fn insp(&self, method: M, path: &str, version: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.client.request(method, format!("{}{path}", self.inspector));
+        if let Some(v) = version {
+            r = r.header("X-OpenStack-Ironic-Inspector-API-Version", v);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let (s, b, _) = self.send(r).await;
+        (s, b)
+    }
+    async fn node(&self, n: &str) -> Value {
+        self.ironic(M::GET, &format!("/v1/nodes/{n}"), None).await.1
+    }
+    /// Wait until the node is unlocked and not in `states`.
+    async fn settle(&self, n: &str, states: &[&str]) -> Value {
+        let mut node = Value::Null;
+        for _ in 0..500 {
+            node = self.node(n).await;
+            if node["reservation"].is_null() && !states.iter().any(|s| node["provision_state"] == *s) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        node
+    }
+    async fn status(&self, n: &str) -> Value {
+        let (st, b) = self.insp(M::GET, &format!("/v1/introspection/{n}"), None, None).await;
+        assert_eq!(st, 200, "{b}");
+        b
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/inspection").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn message(b: &Value) -> String {
+    b["error"]["message"].as_str().unwrap_or_else(|| panic!("not an inspector error: {b}")).to_string()
+}
+
+#[tokio::test]
+async fn versions_headers_and_errors_are_the_inspectors() {
+    let s = start().await;
+    let (st, b, h) = s.send(s.client.get(format!("{}/", s.inspector))).await;
+    assert_eq!(st, 200);
+    assert_eq!(b["versions"][0]["id"], "1.18");
+    assert_eq!(b["versions"][0]["status"], "CURRENT");
+    assert_eq!(b["versions"][0]["links"][0]["href"], format!("{}/v1", s.inspector));
+    assert_eq!(h["x-openstack-ironic-inspector-api-minimum-version"], "1.0");
+    assert_eq!(h["x-openstack-ironic-inspector-api-maximum-version"], "1.18");
+    let (st, b) = s.insp(M::GET, "/v1", None, None).await;
+    assert_eq!(st, 200);
+    let names: Vec<&str> = b["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["continue", "introspection", "rules"]);
+    // Version negotiation: malformed 400, out of range 406, both in the inspector's shape.
+    let (st, b) = s.insp(M::GET, "/v1/introspection", Some("x"), None).await;
+    assert_eq!((st, message(&b).as_str()), (400, "Malformed API version: expected string in form of X.Y or latest"));
+    let (st, b) = s.insp(M::GET, "/v1/introspection", Some("1.19"), None).await;
+    assert_eq!((st, message(&b).as_str()), (406, "Unsupported API version 1.19, supported range is 1.0 to 1.18"));
+    let (st, _, h) = s.send(s.client.get(format!("{}/v1/introspection", s.inspector)).header("OpenStack-API-Version", "baremetal-introspection 1.9")).await;
+    assert_eq!((st, h["x-openstack-ironic-inspector-api-version"].to_str().unwrap()), (200, "1.9"));
+    // Listing needs 1.8; unknown nodes and paths are 404 with a message.
+    assert_eq!(s.insp(M::GET, "/v1/introspection", Some("1.7"), None).await.0, 404);
+    let (st, b) = s.insp(M::GET, "/v1/introspection/nope", None, None).await;
+    assert_eq!((st, message(&b).as_str()), (404, "Node nope was not found in Ironic"));
+    assert_eq!(s.insp(M::GET, "/v1/nothing", None, None).await.0, 404);
+    // A node that was never inspected has no status.
+    s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "fresh"}))).await;
+    let (st, b) = s.insp(M::GET, "/v1/introspection/fresh", None, None).await;
+    assert_eq!(st, 404);
+    assert!(message(&b).starts_with("Could not find node "), "{b}");
+    assert_eq!(s.insp(M::GET, "/v1/introspection", None, None).await.1, json!({"introspection": []}));
+}
+
+/// The whole inspector workflow on the agent inspect interface with a real inventory.
+#[tokio::test]
+async fn introspection_start_continue_status_data_reapply() {
+    let s = start().await;
+    let dell = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+    let di = json!({"ipmi_address": dell["inventory"]["bmc_address"]});
+    let (st, node) = s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "dell", "inspect_interface": "agent", "driver_info": di}))).await;
+    assert_eq!(st, 201, "{node}");
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+    // Not manageable yet: refused with the inspector's message, nothing changes.
+    let (st, b) = s.insp(M::POST, "/v1/introspection/dell", None, None).await;
+    assert_eq!(st, 400);
+    assert!(message(&b).contains("invalid provision state \"enroll\""), "{b}");
+    s.ironic(M::PUT, "/v1/nodes/dell/states/provision", Some(json!({"target": "manage"}))).await;
+    s.settle("dell", &["verifying"]).await;
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell?manage_boot=maybe", None, None).await.0, 400);
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell?manage_boot=false", None, None).await.0, 400);
+    // Start (by name): the node boots into the ramdisk and waits.
+    let (st, b) = s.insp(M::POST, "/v1/introspection/dell", None, None).await;
+    assert_eq!(st, 202, "{b}");
+    let n = s.settle("dell", &[]).await;
+    assert_eq!(n["provision_state"], "inspect wait");
+    let st1 = s.status(&uuid).await;
+    assert_eq!((st1["state"].as_str(), st1["finished"].as_bool()), (Some("waiting"), Some(false)));
+    assert!(st1["started_at"].is_string() && st1["finished_at"].is_null() && st1["error"].is_null());
+    assert_eq!(st1["uuid"], uuid.as_str());
+    assert_eq!(st1["links"][0]["href"], format!("{}/v1/introspection/{uuid}", s.inspector));
+    // No data yet.
+    let (st, b) = s.insp(M::GET, &format!("/v1/introspection/{uuid}/data"), None, None).await;
+    assert_eq!((st, message(&b)), (404, format!("Introspection data not found for node {uuid}, processed=True")));
+    // The ramdisk posts to the inspector's /v1/continue; found by its BMC address.
+    assert_eq!(s.insp(M::POST, "/v1/continue", None, Some(json!([1, 2]))).await.0, 400);
+    let (st, b) = s.insp(M::POST, "/v1/continue", None, Some(json!({"inventory": {"interfaces": [{"mac_address": "52:54:00:99:99:99"}]}}))).await;
+    assert_eq!(st, 404, "{b}");
+    let (st, b) = s.insp(M::POST, "/v1/continue", None, Some(dell.clone())).await;
+    assert_eq!((st, b), (200, json!({"uuid": uuid})));
+    let n = s.settle("dell", &["inspect wait", "inspecting"]).await;
+    assert_eq!(n["provision_state"], "manageable", "{}", n["last_error"]);
+    let st2 = s.status("dell").await;
+    assert_eq!((st2["state"].as_str(), st2["finished"].as_bool()), (Some("finished"), Some(true)));
+    assert!(st2["finished_at"].is_string() && st2["error"].is_null(), "{st2}");
+    // Processed data: the plugin data with the inventory inside, as the inspector stores it.
+    let (st, d) = s.insp(M::GET, "/v1/introspection/dell/data", None, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(d["inventory"], dell["inventory"]);
+    assert!(d["valid_interfaces"].is_object() && d.get("logs").is_none(), "{}", d.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(","));
+    // Unprocessed data (1.17): the report as posted, without its logs.
+    assert_eq!(s.insp(M::GET, "/v1/introspection/dell/data/unprocessed", Some("1.16"), None).await.0, 405);
+    let (st, raw) = s.insp(M::GET, "/v1/introspection/dell/data/unprocessed", None, None).await;
+    assert_eq!(st, 200);
+    let mut want = dell.clone();
+    want.as_object_mut().unwrap().remove("logs");
+    assert_eq!(raw, want);
+    // The list shows it, filtered by state (1.18).
+    let (_, l) = s.insp(M::GET, "/v1/introspection?state=finished", None, None).await;
+    assert_eq!(l["introspection"].as_array().unwrap().len(), 1);
+    assert_eq!(l["introspection"][0]["uuid"], uuid.as_str());
+    assert_eq!(s.insp(M::GET, "/v1/introspection?state=waiting", None, None).await.1["introspection"], json!([]));
+    assert_eq!(s.insp(M::GET, "/v1/introspection?state=bogus", None, None).await.0, 400);
+    assert_eq!(s.insp(M::GET, "/v1/introspection?state=finished", Some("1.17"), None).await.0, 400);
+
+    // Reapply with edited data (1.15): the node's properties follow the new report and a
+    // new stored inspection appears; the provision state does not change.
+    let mut edited = dell.clone();
+    edited["inventory"]["cpu"]["architecture"] = json!("aarch64");
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell/data/unprocessed", Some("1.14"), Some(edited.clone())).await.0, 400);
+    let (st, b) = s.insp(M::POST, "/v1/introspection/dell/data/unprocessed", None, Some(edited)).await;
+    assert_eq!(st, 202, "{b}");
+    let n = s.settle("dell", &[]).await;
+    assert_eq!((n["provision_state"].as_str(), n["properties"]["cpu_arch"].as_str()), (Some("manageable"), Some("aarch64")));
+    assert_eq!(s.insp(M::GET, "/v1/introspection/dell/data", None, None).await.1["inventory"]["cpu"]["architecture"], "aarch64");
+    // Reapply without a body: the newest stored report again.
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell/data/unprocessed", None, None).await.0, 202);
+    s.settle("dell", &[]).await;
+    assert_eq!(s.status("dell").await["state"], "finished");
+
+    // Abort: only while waiting for the ramdisk.
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell/abort", None, None).await.0, 400);
+    assert_eq!(s.insp(M::POST, "/v1/introspection/dell", None, None).await.0, 202);
+    s.settle("dell", &[]).await;
+    assert_eq!(s.status("dell").await["state"], "waiting");
+    let (st, b) = s.insp(M::POST, "/v1/introspection/dell/abort", None, None).await;
+    assert_eq!(st, 202, "{b}");
+    let n = s.settle("dell", &["inspect wait"]).await;
+    assert_eq!(n["provision_state"], "inspect failed");
+    let st3 = s.status("dell").await;
+    assert_eq!((st3["state"].as_str(), st3["finished"].as_bool()), (Some("error"), Some(true)));
+    assert_eq!(st3["error"], "Inspection was aborted by request.");
+    // The data of the last successful inspection is still served.
+    assert_eq!(s.insp(M::GET, "/v1/introspection/dell/data", None, None).await.0, 200);
+}
