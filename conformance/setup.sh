@@ -51,7 +51,7 @@ PYVER="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 
 reqs_for() {
   case "$1" in
-    clients) echo "python-ironicclient==6.3.0 openstacksdk==4.22.0" ;;
+    clients) echo "python-ironicclient==6.3.0 openstacksdk==4.22.0 python-openstackclient==10.5.0 python-ironic-inspector-client==5.4.0" ;;
     tempest) echo "tempest==47.0.0 ironic-tempest-plugin==3.2.0" ;;
     ironic)  echo "ironic==39.0.0" ;;
     ipa)     echo "ironic-python-agent==13.0.0" ;;

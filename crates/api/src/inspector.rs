@@ -7,6 +7,9 @@
 //! Errors have the inspector's shape `{"error": {"message": "..."}}`.
 //!
 //! Versions 1.0 to 1.18; a request without a version header gets the newest (unlike Ironic).
+//! As in the inspector itself, the version is negotiated and echoed but no endpoint is gated
+//! by it (python-ironic-inspector-client asks for 1.0 and then lists, reapplies with data,
+//! filters by state).
 
 use crate::ramdisk::Report;
 use crate::{ApiConfig, ApiError, AppState};
@@ -290,13 +293,9 @@ const STATES: &[&str] = &["starting", "waiting", "processing", "finished", "erro
 
 async fn list(
     State(s): State<AppState>,
-    IVersion(major, minor): IVersion,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> IResult<Json<Value>> {
-    if (major, minor) < (1, 8) {
-        return Err(InspectorError::not_found("Listing introspection statuses requires API version 1.8"));
-    }
     for k in q.keys() {
         if !["marker", "limit", "state"].contains(&k.as_str()) {
             return Err(InspectorError::bad_request(format!("Unknown query parameter {k}")));
@@ -313,9 +312,6 @@ async fn list(
     };
     let states: Option<Vec<String>> = match q.get("state") {
         None => None,
-        Some(_) if (major, minor) < (1, 18) => {
-            return Err(InspectorError::bad_request("Filtering by state requires API version 1.18"))
-        }
         Some(v) => {
             let want: Vec<String> = v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
             for w in &want {
@@ -398,6 +394,7 @@ async fn processed(s: &AppState, node: &Node) -> IResult<Value> {
                 Value::Object(o) => o,
                 _ => Default::default(),
             };
+            inspector_interfaces(&mut out);
             out.insert("inventory".into(), inventory);
             return Ok(Value::Object(out));
         }
@@ -405,15 +402,40 @@ async fn processed(s: &AppState, node: &Node) -> IResult<Value> {
     Err(InspectorError::not_found(format!("Introspection data not found for node {}, processed=True", node.uuid)))
 }
 
+/// Ironic's `all_interfaces` entries are inventory interfaces; the inspector's had `mac`,
+/// `ip`, `pxe` and `lldp_processed`, which its client reads (`introspection interface list`).
+/// Add those names beside Ironic's.
+fn inspector_interfaces(data: &mut serde_json::Map<String, Value>) {
+    let parsed = data.get("parsed_lldp").cloned().unwrap_or(Value::Null);
+    let Some(Value::Object(all)) = data.get_mut("all_interfaces") else { return };
+    for (name, iface) in all.iter_mut() {
+        let Value::Object(i) = iface else { continue };
+        if !i.contains_key("mac") {
+            let mac = i.get("mac_address").cloned().unwrap_or(Value::Null);
+            i.insert("mac".into(), mac);
+        }
+        if !i.contains_key("ip") {
+            let ip = [i.get("ipv4_address"), i.get("ipv6_address")].into_iter().flatten().find(|v| v.is_string()).cloned();
+            i.insert("ip".into(), ip.unwrap_or(Value::Null));
+        }
+        if !i.contains_key("pxe") {
+            let pxe = i.get("pxe_enabled").cloned().unwrap_or(Value::Bool(false));
+            i.insert("pxe".into(), pxe);
+        }
+        if !i.contains_key("lldp_processed") {
+            if let Some(p) = parsed.get(name) {
+                i.insert("lldp_processed".into(), p.clone());
+            }
+        }
+    }
+}
+
 async fn data(State(s): State<AppState>, Path(id): Path<String>) -> IResult<Json<Value>> {
     let node = find_node(&s, &id).await?;
     Ok(Json(processed(&s, &node).await?))
 }
 
-async fn unprocessed(State(s): State<AppState>, IVersion(major, minor): IVersion, Path(id): Path<String>) -> IResult<Json<Value>> {
-    if (major, minor) < (1, 17) {
-        return Err(InspectorError::new(StatusCode::METHOD_NOT_ALLOWED, "Reading unprocessed data requires API version 1.17"));
-    }
+async fn unprocessed(State(s): State<AppState>, Path(id): Path<String>) -> IResult<Json<Value>> {
     let node = find_node(&s, &id).await?;
     match latest_of(&s, &node.uuid).await? {
         Some(rec) => Ok(Json(s.store().get_inspection_data(&rec.uuid).await?.raw)),
@@ -424,16 +446,12 @@ async fn unprocessed(State(s): State<AppState>, IVersion(major, minor): IVersion
 /// `POST .../data/unprocessed`: process the stored (or given, 1.15) report again.
 async fn reapply(
     State(s): State<AppState>,
-    IVersion(major, minor): IVersion,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> IResult<StatusCode> {
     let report = if body.is_empty() {
         None
     } else {
-        if (major, minor) < (1, 15) {
-            return Err(InspectorError::bad_request("User data processing is not supported yet"));
-        }
         let v: Value = serde_json::from_slice(&body).map_err(|e| InspectorError::bad_request(format!("Invalid data: expected a JSON object, got {e}")))?;
         if !v.is_object() {
             return Err(InspectorError::bad_request(format!("Invalid data: expected a JSON object, got {}", json_type(&v))));
