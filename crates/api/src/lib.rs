@@ -99,6 +99,7 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
 
         .merge(history::routes())
         .merge(inventory::routes())
+        .merge(inventory::history_routes())
         .merge(deploy_templates::routes());
     Router::new()
         .route("/", get(discovery::root))

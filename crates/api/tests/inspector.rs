@@ -218,3 +218,81 @@ async fn introspection_start_continue_status_data_reapply() {
     // The data of the last successful inspection is still served.
     assert_eq!(s.insp(M::GET, "/v1/introspection/dell/data", None, None).await.0, 200);
 }
+
+/// Every inspection is kept; the diff says what changed between two of them.
+#[tokio::test]
+async fn inspection_history_and_diff() {
+    let s = start().await;
+    let dell = fixture("understack-dell-r7615-node-inventory-lldp.json");
+    let di = json!({"ipmi_address": dell["inventory"]["bmc_address"]});
+    s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "r7615", "inspect_interface": "agent", "driver_info": di}))).await;
+    s.ironic(M::PUT, "/v1/nodes/r7615/states/provision", Some(json!({"target": "manage"}))).await;
+    s.settle("r7615", &["verifying"]).await;
+    let (st, b) = s.ironic(M::GET, "/v1/nodes/r7615/inspections", None).await;
+    assert_eq!((st, b), (200, json!({"inspections": []})));
+    let (st, b) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff", None).await;
+    assert_eq!(st, 400, "{b}");
+    // Inspect three times: as reported; then a disk swapped, a NIC added and the BIOS updated;
+    // then a report the ramdisk marks as failed.
+    let mut second = dell.clone();
+    let disks = second["inventory"]["disks"].as_array_mut().unwrap();
+    let old_disk = disks[0].clone();
+    disks[0]["serial"] = json!("NEWSERIAL0001");
+    disks[0]["size"] = json!(3_840_000_000_000u64);
+    second["inventory"]["interfaces"].as_array_mut().unwrap().push(json!({"name": "ens9f0", "mac_address": "b8:ce:f6:00:00:09", "driver": "mlx5_core"}));
+    second["inventory"]["system_vendor"]["firmware"] = json!({"vendor": "Dell Inc.", "version": "9.9.9", "build_date": "01/01/2026"});
+    let mut third = dell.clone();
+    third["error"] = json!("the ramdisk broke");
+    for report in [&dell, &second, &third] {
+        s.ironic(M::PUT, "/v1/nodes/r7615/states/provision", Some(json!({"target": "inspect"}))).await;
+        assert_eq!(s.settle("r7615", &[]).await["provision_state"], "inspect wait");
+        let (st, b) = s.ironic(M::POST, "/v1/continue_inspection", Some(report.clone())).await;
+        assert_eq!(st, 202, "{b}");
+        s.settle("r7615", &["inspect wait", "inspecting"]).await;
+        s.ironic(M::PUT, "/v1/nodes/r7615/states/provision", Some(json!({"target": "manage"}))).await;
+        s.settle("r7615", &[]).await;
+    }
+    let (st, b) = s.ironic(M::GET, "/v1/nodes/r7615/inspections", None).await;
+    assert_eq!(st, 200);
+    let list = b["inspections"].as_array().unwrap();
+    let states: Vec<&str> = list.iter().map(|i| i["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["finished", "finished", "error"]);
+    assert_eq!(list.iter().map(|i| i["index"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(list[2]["error"].as_str().unwrap().contains("the ramdisk broke"), "{}", list[2]);
+    // One inspection by index, by UUID and from the end; with its raw report on request.
+    let (st, one) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/2", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(one["inventory"]["system_vendor"]["firmware"]["version"], "9.9.9");
+    assert!(one.get("raw").is_none());
+    let uuid2 = one["uuid"].as_str().unwrap();
+    assert_eq!(s.ironic(M::GET, &format!("/v1/nodes/r7615/inspections/{uuid2}"), None).await.1["index"], 2);
+    let (_, last) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/-1?raw=true", None).await;
+    assert_eq!((last["index"].as_u64(), last["inventory"].is_null()), (Some(3), true));
+    assert_eq!(last["raw"]["error"], "the ramdisk broke");
+    assert_eq!(s.ironic(M::GET, "/v1/nodes/r7615/inspections/0", None).await.0, 404);
+    assert_eq!(s.ironic(M::GET, "/v1/nodes/r7615/inspections/9", None).await.0, 404);
+    assert_eq!(s.ironic(M::GET, "/v1/nodes/r7615/inspections/1?raw=maybe", None).await.0, 400);
+    // The default diff: the two newest finished inspections (1 -> 2), skipping the failed one.
+    let (st, d) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff", None).await;
+    assert_eq!(st, 200, "{d}");
+    assert_eq!((d["from"]["index"].as_u64(), d["to"]["index"].as_u64()), (Some(1), Some(2)));
+    let summaries: Vec<&str> = d["changes"].as_array().unwrap().iter().map(|c| c["summary"].as_str().unwrap()).collect();
+    let old_serial = old_disk["serial"].as_str().unwrap();
+    let old_fw = dell["inventory"]["system_vendor"]["firmware"]["version"].as_str().unwrap();
+    assert!(summaries.contains(&format!("firmware version: {old_fw} -> 9.9.9").as_str()), "{summaries:?}");
+    assert!(summaries.iter().any(|l| l.starts_with(&format!("disk {old_serial} removed"))), "{summaries:?}");
+    assert!(summaries.iter().any(|l| l.starts_with("disk NEWSERIAL0001 added") && l.contains("3840 GB")), "{summaries:?}");
+    assert!(summaries.contains(&"nic b8:ce:f6:00:00:09 added (ens9f0, mlx5_core)"), "{summaries:?}");
+    assert_eq!(summaries.iter().filter(|l| l.starts_with("firmware")).count(), 2, "vendor unchanged; version and date changed: {summaries:?}");
+    // Explicit: the same inspection against itself is empty; against the failed one is refused.
+    let (_, same) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff?from=1&to=1", None).await;
+    assert_eq!(same["changes"], json!([]));
+    assert_eq!(s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff?from=1&to=3", None).await.0, 400);
+    assert_eq!(s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff?bogus=1", None).await.0, 400);
+    // Reversed, the disk comes back.
+    let (_, rev) = s.ironic(M::GET, "/v1/nodes/r7615/inspections/diff?from=2&to=1", None).await;
+    assert!(rev["changes"].as_array().unwrap().iter().any(|c| c["kind"] == "added" && c["id"] == old_serial));
+    // Below 1.81 there is no such resource.
+    let r = s.client.get(format!("{}/v1/nodes/r7615/inspections", s.ironic)).header("X-OpenStack-Ironic-API-Version", "1.80").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -5,6 +5,7 @@
 
 pub mod fsm;
 pub mod inspection;
+pub mod inventory_diff;
 pub mod model;
 pub mod states;
 pub mod validate;
