@@ -6,6 +6,7 @@
 //! results into Ironic's JSON.
 
 mod allocations;
+mod bulk;
 mod chassis;
 mod deploy_templates;
 mod discovery;
@@ -100,6 +101,7 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(history::routes())
         .merge(inventory::routes())
         .merge(inventory::history_routes())
+        .merge(bulk::routes())
         .merge(deploy_templates::routes());
     Router::new()
         .route("/", get(discovery::root))

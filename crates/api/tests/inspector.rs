@@ -296,3 +296,127 @@ async fn inspection_history_and_diff() {
     let r = s.client.get(format!("{}/v1/nodes/r7615/inspections", s.ironic)).header("X-OpenStack-Ironic-API-Version", "1.80").send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+async fn job(s: &Server, uuid: &str) -> Value {
+    let (st, j) = s.ironic(M::GET, &format!("/v1/bulk_inspections/{uuid}"), None).await;
+    assert_eq!(st, 200, "{j}");
+    j
+}
+
+/// One call inspects many nodes, never more than `concurrency` at once.
+#[tokio::test]
+async fn bulk_inspection_respects_concurrency_and_reports_each_node() {
+    let s = start().await;
+    // Errors first: nothing to inspect, bad bodies, unknown or unsuitable nodes.
+    let (st, b) = s.ironic(M::POST, "/v1/bulk_inspections", Some(json!({}))).await;
+    assert_eq!(st, 400, "{b}");
+    for bad in [json!({"nodes": "n1"}), json!({"nodes": []}), json!({"nodes": [1]}), json!({"concurrency": 0}), json!({"concurrency": "x"}), json!({"other": 1})] {
+        assert_eq!(s.ironic(M::POST, "/v1/bulk_inspections", Some(bad.clone())).await.0, 400, "{bad}");
+    }
+    assert_eq!(s.ironic(M::POST, "/v1/bulk_inspections", Some(json!({"nodes": ["ghost"]}))).await.0, 404);
+    // Five nodes with the agent interface (they wait for a report) and one left in enroll.
+    let kvm = fixture("metal3-inspector-data-kvm-vm.json");
+    let mut uuids = Vec::new();
+    for i in 0..5 {
+        let (_, n) = s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": format!("b{i}"), "inspect_interface": "agent"}))).await;
+        uuids.push(n["uuid"].as_str().unwrap().to_string());
+        s.ironic(M::PUT, &format!("/v1/nodes/b{i}/states/provision"), Some(json!({"target": "manage"}))).await;
+        s.settle(&format!("b{i}"), &["verifying"]).await;
+    }
+    s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "enrolled"}))).await;
+    let (st, b) = s.ironic(M::POST, "/v1/bulk_inspections", Some(json!({"nodes": ["b0", "enrolled"]}))).await;
+    assert_eq!(st, 400);
+    assert!(b["error_message"].as_str().unwrap().contains("enrolled (enroll)"), "{b}");
+    // All manageable nodes, two at a time.
+    let (st, j) = s.ironic(M::POST, "/v1/bulk_inspections", Some(json!({"concurrency": 2}))).await;
+    assert_eq!(st, 202, "{j}");
+    assert_eq!((j["counts"]["total"].as_u64(), j["concurrency"].as_u64(), j["state"].as_str()), (Some(5), Some(2), Some("running")));
+    let id = j["uuid"].as_str().unwrap().to_string();
+    let mut reported = 0;
+    for _round in 0..20 {
+        // Wait for the job to settle: exactly min(2, remaining) nodes waiting for a report.
+        let mut j = job(&s, &id).await;
+        for _ in 0..200 {
+            let waiting = futures_count(&s, &uuids, "inspect wait").await;
+            j = job(&s, &id).await;
+            if j["state"] == "finished" || (waiting == j["counts"]["inspecting"].as_u64().unwrap() as usize && waiting == 2.min(5 - reported)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if j["state"] == "finished" {
+            break;
+        }
+        assert!(j["counts"]["inspecting"].as_u64().unwrap() <= 2, "{j}");
+        assert_eq!(futures_count(&s, &uuids, "inspect wait").await, 2.min(5 - reported), "{j}");
+        // Answer one waiting node's ramdisk.
+        let waiting = j["nodes"].as_array().unwrap().iter().find(|n| n["status"] == "inspecting").unwrap()["node_uuid"].as_str().unwrap().to_string();
+        let (st, b) = s.ironic(M::POST, &format!("/v1/continue_inspection?node_uuid={waiting}"), Some(unique_macs(&kvm, reported))).await;
+        assert_eq!(st, 202, "{b}");
+        reported += 1;
+        s.settle(&waiting, &["inspect wait", "inspecting"]).await;
+    }
+    let j = job(&s, &id).await;
+    assert_eq!(j["state"], "finished", "{j}");
+    assert_eq!((j["counts"]["done"].as_u64(), j["counts"]["failed"].as_u64()), (Some(5), Some(0)), "{j}");
+    assert!(j["finished_at"].is_string());
+    for u in &uuids {
+        let n = s.node(u).await;
+        assert_eq!((n["provision_state"].as_str(), n["properties"]["cpu_arch"].as_str()), (Some("manageable"), Some("x86_64")));
+    }
+    // Listed, without the per-node detail.
+    let (_, l) = s.ironic(M::GET, "/v1/bulk_inspections", None).await;
+    assert_eq!(l["bulk_inspections"].as_array().unwrap().len(), 1);
+    assert!(l["bulk_inspections"][0].get("nodes").is_none());
+    assert_eq!(s.ironic(M::GET, "/v1/bulk_inspections/nope", None).await.0, 404);
+
+    // A failure is reported per node: one node times out of inspect wait (aborted here).
+    let (_, j2) = s.ironic(M::POST, "/v1/bulk_inspections", Some(json!({"nodes": ["b0", "b1"], "concurrency": 5}))).await;
+    let id2 = j2["uuid"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        if futures_count(&s, &uuids, "inspect wait").await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.ironic(M::PUT, "/v1/nodes/b0/states/provision", Some(json!({"target": "abort"}))).await;
+    s.ironic(M::POST, &format!("/v1/continue_inspection?node_uuid={}", uuids[1]), Some(unique_macs(&kvm, 50))).await;
+    let mut j2 = job(&s, &id2).await;
+    for _ in 0..200 {
+        j2 = job(&s, &id2).await;
+        if j2["state"] == "finished" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(j2["state"], "finished", "{j2}");
+    let b0 = j2["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "b0").unwrap().clone();
+    assert_eq!((b0["status"].as_str(), b0["error"].as_str()), (Some("failed"), Some("Inspection was aborted by request.")));
+    assert_eq!(j2["counts"]["done"], 1);
+}
+
+/// The report with MACs of its own (a port's MAC belongs to one node).
+fn unique_macs(report: &Value, n: usize) -> Value {
+    let mut r = report.clone();
+    let pxe = r["inventory"]["boot"]["pxe_interface"].clone();
+    let mut new_pxe = pxe.clone();
+    for (k, i) in r["inventory"]["interfaces"].as_array_mut().unwrap().iter_mut().enumerate() {
+        let mac = json!(format!("52:54:00:{n:02x}:{k:02x}:01"));
+        if i["mac_address"] == pxe {
+            new_pxe = mac.clone();
+        }
+        i["mac_address"] = mac;
+    }
+    r["inventory"]["boot"]["pxe_interface"] = new_pxe;
+    r
+}
+
+async fn futures_count(s: &Server, uuids: &[String], state: &str) -> usize {
+    let mut n = 0;
+    for u in uuids {
+        if s.node(u).await["provision_state"] == state {
+            n += 1;
+        }
+    }
+    n
+}

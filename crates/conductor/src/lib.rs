@@ -13,6 +13,7 @@
 //! machine, never HTTP or wire JSON.
 
 mod allocations;
+mod bulk;
 mod flows;
 pub mod inspection;
 pub mod periodic;
@@ -260,6 +261,10 @@ impl Conductor {
                 tracing::warn!(node = %node.uuid, state = %state, "failed a node stuck in a transient state");
                 failed.push(node.uuid);
             }
+        }
+        let resumed = self.resume_bulk_inspections().await?;
+        if resumed > 0 {
+            tracing::info!(count = resumed, "resumed unfinished bulk inspections");
         }
         Ok(failed)
     }

@@ -185,3 +185,47 @@ impl Store {
         .await
     }
 }
+
+// ------------------------------------------------------------------------------ jobs
+
+/// A stored job document (see `ferric_core::bulk`).
+impl Store {
+    /// Create or replace a job document.
+    pub async fn save_job(&self, uuid: &str, kind: &str, finished: bool, doc: &Value) -> Result<()> {
+        let (uuid, kind, data) = (uuid.to_string(), kind.to_string(), serde_json::to_string(doc)?);
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO jobs (uuid, kind, finished, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(uuid) DO UPDATE SET finished = excluded.finished, data = excluded.data",
+                rusqlite::params![uuid, kind, finished as i64, data],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn get_job(&self, uuid: &str) -> Result<Value> {
+        let uuid = uuid.to_string();
+        self.read(move |c| {
+            let data: Option<String> = c.query_row("SELECT data FROM jobs WHERE uuid = ?1", [&uuid], |r| r.get(0)).optional()?;
+            let data = data.ok_or_else(|| not_found("Job", &uuid))?;
+            Ok(serde_json::from_str(&data)?)
+        })
+        .await
+    }
+
+    /// Jobs of a kind, oldest first; only the unfinished ones when `unfinished_only`.
+    pub async fn list_jobs(&self, kind: &str, unfinished_only: bool) -> Result<Vec<Value>> {
+        let kind = kind.to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT data FROM jobs WHERE kind = ?1 AND (?2 = 0 OR finished = 0) ORDER BY id")?;
+            let rows = st.query_map(rusqlite::params![kind, unfinished_only as i64], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(serde_json::from_str(&r?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

@@ -115,7 +115,7 @@ pub const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL
     );
     "#,
-    // 6: every inspection that reached the report stage, kept per node (ferric's history of
+    // 6: every inspection that reached the report stage (and the jobs table, below), kept per node (ferric's history of
     // inspections; Ironic keeps only the latest data). `raw` is the report as received, `data`
     // the processed {"inventory", "plugin_data"}; both zlib-compressed JSON.
     r#"
@@ -133,5 +133,13 @@ pub const MIGRATIONS: &[&str] = &[
         data BLOB
     );
     CREATE INDEX inspections_node ON inspections(node_uuid, id);
+    -- Long-running conductor jobs over many nodes (bulk inspection): a JSON document each.
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    );
     "#,
 ];
