@@ -28,6 +28,7 @@
 pub mod client;
 pub mod error;
 pub mod kv;
+pub mod inspect;
 pub mod node;
 pub mod opts;
 pub mod output;

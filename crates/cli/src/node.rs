@@ -69,6 +69,13 @@ pub enum NodeCommand {
     Validate(NodeIdent),
     /// Show the node's power/provision/RAID states.
     States(NodeIdent),
+    /// Inspect many nodes with one API call, a progress bar and a fleet table at the end.
+    BulkInspect(crate::inspect::BulkInspectArgs),
+    /// Inspection data: the latest inventory, every past inspection, what changed.
+    Inventory {
+        #[command(subcommand)]
+        action: crate::inspect::InventoryAction,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -416,6 +423,8 @@ pub(crate) async fn exec(
             provision(&client, fmt, out, Verb::Rescue, &a.common, extra).await
         }
         NodeCommand::Power { action } => power(&client, out, action).await,
+        NodeCommand::BulkInspect(a) => crate::inspect::bulk_inspect(&client, fmt, out, a).await,
+        NodeCommand::Inventory { action } => crate::inspect::inventory(&client, fmt, out, action).await,
         NodeCommand::Maintenance { action } => match action {
             MaintenanceAction::Set { node, reason } => {
                 let body = match reason {
