@@ -15,11 +15,19 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_filtered(None).await
+}
+
+/// A server whose conductor also keeps a PXE filter hostsdir.
+async fn start_filtered(filter: Option<ferric_conductor::pxe_filter::PxeFilterConfig>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = ferric_store::Store::open(ferric_store::StoreConfig::new(dir.path().join("ferric.sqlite"))).unwrap();
     let cfg = ConductorConfig { node_locked_retry_interval: Duration::from_millis(20), ..Default::default() };
     let conductor = Conductor::new(store, ferric_drivers::Registry::builtin(), cfg);
     conductor.start_up().await.unwrap();
+    if let Some(f) = filter {
+        conductor.spawn_pxe_filter(f);
+    }
     let api = ferric_api::ApiConfig::default();
     let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -419,4 +427,58 @@ async fn futures_count(s: &Server, uuids: &[String], state: &str) -> usize {
         }
     }
     n
+}
+
+fn read_dir(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect()
+}
+
+async fn wait_for_file(dir: &std::path::Path, name: &str, content: &str) {
+    for _ in 0..300 {
+        if std::fs::read_to_string(dir.join(name)).ok().as_deref() == Some(content) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{name} never became {content:?}: {:?}", read_dir(dir));
+}
+
+/// The dnsmasq hostsdir follows inspection: a node's MACs are allowed while it inspects
+/// (and unknown MACs too), denied otherwise; updated on the state change, not by polling.
+#[tokio::test]
+async fn pxe_filter_follows_inspection() {
+    let hosts = tempfile::tempdir().unwrap();
+    let cfg = ferric_conductor::pxe_filter::PxeFilterConfig {
+        hostsdir: hosts.path().to_path_buf(),
+        sync_period: Duration::from_secs(3600),
+        discovery: false,
+        inspect_interfaces: vec!["agent".into()],
+    };
+    let s = start_filtered(Some(cfg)).await;
+    wait_for_file(hosts.path(), "unknown_hosts_filter", "*:*:*:*:*:*,ignore\n").await;
+    for (name, mac) in [("pa", "52:54:00:0a:00:01"), ("pb", "52:54:00:0b:00:01")] {
+        let (_, n) = s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": name, "inspect_interface": "agent"}))).await;
+        let (st, b) = s.ironic(M::POST, "/v1/ports", Some(json!({"node_uuid": n["uuid"], "address": mac}))).await;
+        assert_eq!(st, 201, "{b}");
+        s.ironic(M::PUT, &format!("/v1/nodes/{name}/states/provision"), Some(json!({"target": "manage"}))).await;
+        s.settle(name, &["verifying"]).await;
+    }
+    // Denied while nobody inspects (the ports came through the API: picked up by the next save).
+    wait_for_file(hosts.path(), "52:54:00:0a:00:01", "52:54:00:0a:00:01,ignore\n").await;
+    wait_for_file(hosts.path(), "52:54:00:0b:00:01", "52:54:00:0b:00:01,ignore\n").await;
+    // pa inspects: its MAC and unknown MACs are allowed, pb stays denied.
+    s.ironic(M::PUT, "/v1/nodes/pa/states/provision", Some(json!({"target": "inspect"}))).await;
+    wait_for_file(hosts.path(), "52:54:00:0a:00:01", "52:54:00:0a:00:01\n").await;
+    wait_for_file(hosts.path(), "unknown_hosts_filter", "*:*:*:*:*:*\n").await;
+    assert_eq!(std::fs::read_to_string(hosts.path().join("52:54:00:0b:00:01")).unwrap(), "52:54:00:0b:00:01,ignore\n");
+    // Abort: back to denied, at once (the sync period is an hour).
+    s.settle("pa", &[]).await;
+    s.ironic(M::PUT, "/v1/nodes/pa/states/provision", Some(json!({"target": "abort"}))).await;
+    wait_for_file(hosts.path(), "52:54:00:0a:00:01", "52:54:00:0a:00:01,ignore\n").await;
+    wait_for_file(hosts.path(), "unknown_hosts_filter", "*:*:*:*:*:*,ignore\n").await;
+    assert!(read_dir(hosts.path()).keys().all(|k| !k.starts_with('.')), "no temporary files left");
 }

@@ -17,6 +17,7 @@ mod bulk;
 mod flows;
 pub mod inspection;
 pub mod periodic;
+pub mod pxe_filter;
 mod templates;
 
 use ferric_core::model::history;
@@ -160,6 +161,8 @@ struct Inner {
     drivers: Registry,
     config: ConductorConfig,
     workers: Arc<Semaphore>,
+    /// Signalled after every node save (the PXE filter listens).
+    changed: tokio::sync::Notify,
 }
 
 /// The lock and worker a task holds; dropping it releases the worker, and [`Task::finish`]
@@ -174,7 +177,7 @@ pub(crate) struct Task {
 impl Conductor {
     pub fn new(store: Store, drivers: Registry, config: ConductorConfig) -> Conductor {
         let workers = Arc::new(Semaphore::new(config.workers.max(1)));
-        Conductor { inner: Arc::new(Inner { store, drivers, config, workers }) }
+        Conductor { inner: Arc::new(Inner { store, drivers, config, workers, changed: tokio::sync::Notify::new() }) }
     }
 
     pub fn store(&self) -> &Store {
@@ -307,6 +310,7 @@ impl Conductor {
         let history = std::mem::take(&mut task.history);
         let keep = self.inner.config.node_history_max_entries;
         task.node = self.inner.store.save_node_recording(task.node.clone(), self.host(), history, keep).await?;
+        self.inner.changed.notify_one();
         Ok(())
     }
 

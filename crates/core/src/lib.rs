@@ -8,6 +8,7 @@ pub mod fsm;
 pub mod inspection;
 pub mod inventory_diff;
 pub mod model;
+pub mod pxe_filter;
 pub mod states;
 pub mod validate;
 pub mod version;

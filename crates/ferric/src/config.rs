@@ -11,6 +11,48 @@ pub struct Config {
     pub conductor: Conductor,
     pub api: Api,
     pub inspector: Inspector,
+    pub pxe_filter: PxeFilter,
+}
+
+/// `[pxe_filter]`: keep a dnsmasq `dhcp-hostsdir` so that only nodes being inspected (and
+/// unknown machines while any inspection runs) get an answer; Ironic's option names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PxeFilter {
+    /// The directory dnsmasq reads (`dhcp-hostsdir`); empty: no filter.
+    pub dhcp_hostsdir: String,
+    /// Seconds between full syncs (changes are written at once regardless).
+    pub sync_period: u64,
+    /// Comma-separated inspect interfaces whose nodes PXE-boot the ramdisk.
+    pub supported_inspect_interfaces: String,
+}
+
+impl Default for PxeFilter {
+    fn default() -> Self {
+        PxeFilter { dhcp_hostsdir: String::new(), sync_period: 15, supported_inspect_interfaces: "agent".into() }
+    }
+}
+
+impl PxeFilter {
+    pub fn config(&self, discovery: bool) -> Result<Option<ferric_conductor::pxe_filter::PxeFilterConfig>, String> {
+        if self.dhcp_hostsdir.is_empty() {
+            return Ok(None);
+        }
+        if self.sync_period == 0 {
+            return Err("[pxe_filter] sync_period must be at least 1 second".into());
+        }
+        let ifaces: Vec<String> =
+            self.supported_inspect_interfaces.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if ifaces.is_empty() {
+            return Err("[pxe_filter] supported_inspect_interfaces is empty".into());
+        }
+        Ok(Some(ferric_conductor::pxe_filter::PxeFilterConfig {
+            hostsdir: PathBuf::from(&self.dhcp_hostsdir),
+            sync_period: std::time::Duration::from_secs(self.sync_period),
+            discovery,
+            inspect_interfaces: ifaces,
+        }))
+    }
 }
 
 /// `[inspector]`: in-band inspection processing, with Ironic's option names.
@@ -113,7 +155,13 @@ pub struct Api {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { server: Server::default(), conductor: Conductor::default(), api: Api::default(), inspector: Inspector::default() }
+        Config {
+            server: Server::default(),
+            conductor: Conductor::default(),
+            api: Api::default(),
+            inspector: Inspector::default(),
+            pxe_filter: PxeFilter::default(),
+        }
     }
 }
 
@@ -272,6 +320,21 @@ mod tests {
         assert!(bad.conductor_config().unwrap_err().contains("bogus"));
         let bad = Config::load(None, vec![("FERRIC_INSPECTOR__KEEP_PORTS".into(), "some".into())]).unwrap();
         assert!(bad.conductor_config().is_err());
+    }
+
+    #[test]
+    fn pxe_filter_options() {
+        assert!(Config::default().pxe_filter.config(false).unwrap().is_none(), "off by default");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(&p, "[pxe_filter]\ndhcp_hostsdir = \"/var/lib/ferric/hostsdir\"\nsupported_inspect_interfaces = \"agent, redfish\"\n").unwrap();
+        let c = Config::load(Some(&p), vec![("FERRIC_PXE_FILTER__SYNC_PERIOD".into(), "30".into())]).unwrap();
+        let f = c.pxe_filter.config(true).unwrap().unwrap();
+        assert_eq!(f.hostsdir, PathBuf::from("/var/lib/ferric/hostsdir"));
+        assert_eq!((f.sync_period.as_secs(), f.discovery), (30, true));
+        assert_eq!(f.inspect_interfaces, ["agent", "redfish"]);
+        let bad = Config::load(Some(&p), vec![("FERRIC_PXE_FILTER__SYNC_PERIOD".into(), "0".into())]).unwrap();
+        assert!(bad.pxe_filter.config(false).unwrap_err().contains("sync_period"));
     }
 
     #[test]

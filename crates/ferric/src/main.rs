@@ -118,6 +118,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!(nodes = ?failed, "nodes left in transient states by a previous run were failed");
     }
     let periodic = ferric_conductor::periodic::standard(&conductor);
+    let pxe_filter = match cfg.pxe_filter.config(false)? {
+        Some(f) => {
+            tracing::info!(dir = %f.hostsdir.display(), "keeping the dnsmasq PXE filter");
+            Some(conductor.spawn_pxe_filter(f))
+        }
+        None => None,
+    };
     let app = ferric_api::router(conductor.clone(), cfg.api_config());
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
     tracing::info!(
@@ -156,6 +163,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("shutting down: stopping periodic tasks and flushing the store");
     periodic.shutdown().await;
+    if let Some(h) = pxe_filter {
+        h.abort();
+    }
     let _ = conductor.register(false).await;
     store.close();
     Ok(())
