@@ -23,7 +23,6 @@ use ferric_conductor::{Conductor, ProvisionArgs};
 use ferric_core::{validate, Event, Inspection, InspectionState, Node, ProvisionState as S};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 pub const MIN: (u16, u16) = (1, 0);
 pub const MAX: (u16, u16) = (1, 18);
@@ -141,7 +140,7 @@ async fn version_headers(mut req: Request, next: Next) -> Response {
 pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
     let limit = config.max_body_bytes;
     let report_limit = config.max_inspection_bytes;
-    let state = AppState { conductor, config: Arc::new(config) };
+    let state = AppState::new(conductor, config);
     let v1 = Router::new()
         .route("/continue", post(continue_).layer(DefaultBodyLimit::max(report_limit)))
         .route("/introspection", get(list))
@@ -184,8 +183,13 @@ async fn v1_root(State(s): State<AppState>, headers: HeaderMap) -> Json<Value> {
 /// `POST /v1/continue`: the ramdisk's report (public, like Ironic's continue_inspection).
 async fn continue_(
     State(s): State<AppState>,
+    ext: axum::http::Extensions,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> IResult<Json<Value>> {
+    if let Err((ip, wait)) = s.limit_callback(crate::peer(&ext)) {
+        tracing::warn!(%ip, "too many inspection reports from one address");
+        return Err(InspectorError::new(StatusCode::TOO_MANY_REQUESTS, format!("Too many inspection reports from {ip}; retry in {wait} s.")));
+    }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             InspectorError::new(e.status(), format!("Inspection data is larger than the {} bytes this API accepts.", s.config.max_inspection_bytes))

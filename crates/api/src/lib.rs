@@ -19,6 +19,7 @@ mod json_ext;
 mod nodes;
 mod ports;
 mod ramdisk;
+mod rate;
 mod volume;
 mod wire;
 
@@ -55,6 +56,10 @@ pub struct ApiConfig {
     /// `1.N`: for testing features that exist before `MAX` is raised to them. `latest` still
     /// means `MAX`. Never set in production.
     pub preview_max_minor: Option<u16>,
+    /// Inspection reports accepted per minute from one source address (0: no limit).
+    pub callback_rate_per_minute: u32,
+    /// Reports accepted in a burst from one address.
+    pub callback_burst: u32,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +72,8 @@ impl Default for ApiConfig {
             ramdisk_heartbeat_timeout: 300,
             max_inspection_bytes: 16 << 20,
             preview_max_minor: None,
+            callback_rate_per_minute: 600,
+            callback_burst: 100,
         }
     }
 }
@@ -75,6 +82,22 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub conductor: Conductor,
     pub config: Arc<ApiConfig>,
+    pub(crate) callbacks: Arc<rate::RateLimiter>,
+}
+
+impl AppState {
+    pub(crate) fn new(conductor: Conductor, config: ApiConfig) -> Self {
+        let callbacks = Arc::new(rate::RateLimiter::new(config.callback_rate_per_minute, config.callback_burst));
+        AppState { conductor, config: Arc::new(config), callbacks }
+    }
+
+    /// Take a token for an inspection report from `peer`, or say when to retry.
+    pub(crate) fn limit_callback(&self, peer: Option<std::net::SocketAddr>) -> Result<(), (std::net::IpAddr, u64)> {
+        match peer {
+            Some(p) => self.callbacks.check(p.ip(), std::time::Instant::now()).map_err(|wait| (p.ip(), wait)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl AppState {
@@ -87,7 +110,7 @@ impl AppState {
 pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
     let limit = config.max_body_bytes;
     let inspection_limit = config.max_inspection_bytes;
-    let state = AppState { conductor, config: Arc::new(config) };
+    let state = AppState::new(conductor, config);
     let v1 = Router::new()
         .merge(nodes::routes())
         .merge(ports::routes())
@@ -280,7 +303,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use tower::{Layer, ServiceExt};
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app.map_request(|r| json_ext::strip(default_to_v1(r))));
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The client's address, when the server was started with connection info ([`serve`]).
+pub(crate) fn peer(parts: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    parts.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)
 }
 
 /// Serve the ironic-inspector API ([`inspector_router`]) until `shutdown` resolves; trailing
@@ -292,6 +322,8 @@ pub async fn serve_inspector(
 ) -> std::io::Result<()> {
     use tower::Layer;
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(app);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 

@@ -130,8 +130,15 @@ async fn continue_inspection(
     ApiVersion(v): ApiVersion,
     BaseUrl(b): BaseUrl,
     Query(q): Query<HashMap<String, String>>,
+    ext: axum::http::Extensions,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
+    if let Err((ip, wait)) = s.limit_callback(crate::peer(&ext)) {
+        tracing::warn!(%ip, "too many inspection reports from one address");
+        let mut r = ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, format!("Too many inspection reports from {ip}; retry in {wait} s.")).into_response();
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, wait.into());
+        return Ok(r);
+    }
     let body = body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(e.status(), format!("Inspection data is larger than the {} bytes this API accepts.", s.config.max_inspection_bytes))

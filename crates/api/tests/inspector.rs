@@ -482,3 +482,34 @@ async fn pxe_filter_follows_inspection() {
     wait_for_file(hosts.path(), "unknown_hosts_filter", "*:*:*:*:*:*,ignore\n").await;
     assert!(read_dir(hosts.path()).keys().all(|k| !k.starts_with('.')), "no temporary files left");
 }
+
+/// Reports are rate-limited per source address: a flood gets 429 and changes nothing.
+#[tokio::test]
+async fn inspection_reports_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferric_store::Store::open(ferric_store::StoreConfig::new(dir.path().join("ferric.sqlite"))).unwrap();
+    let conductor = Conductor::new(store, ferric_drivers::Registry::builtin(), ConductorConfig::default());
+    conductor.start_up().await.unwrap();
+    let api = ferric_api::ApiConfig { callback_rate_per_minute: 60, callback_burst: 2, ..Default::default() };
+    let (l1, l2) = (tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let (u1, u2) = (format!("http://{}", l1.local_addr().unwrap()), format!("http://{}", l2.local_addr().unwrap()));
+    tokio::spawn(ferric_api::serve(l1, ferric_api::router(conductor.clone(), api.clone()), std::future::pending()));
+    tokio::spawn(ferric_api::serve_inspector(l2, ferric_api::inspector_router(conductor, api), std::future::pending()));
+    let c = reqwest::Client::new();
+    let stranger = json!({"inventory": {"interfaces": [{"mac_address": "52:54:00:99:99:99"}]}});
+    for url in [format!("{u1}/v1/continue_inspection"), format!("{u2}/v1/continue")] {
+        let mut codes = Vec::new();
+        for _ in 0..4 {
+            let r = c.post(&url).header("X-OpenStack-Ironic-API-Version", "1.84").json(&stranger).send().await.unwrap();
+            codes.push(r.status().as_u16());
+            if r.status() == 429 {
+                if url.ends_with("continue_inspection") {
+                    assert_eq!(r.headers()["retry-after"], "1");
+                }
+                let b: Value = r.json().await.unwrap();
+                assert!(b.to_string().contains("Too many inspection reports from 127.0.0.1"), "{b}");
+            }
+        }
+        assert_eq!(codes, [404, 404, 429, 429], "{url}");
+    }
+}

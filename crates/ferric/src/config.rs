@@ -151,6 +151,10 @@ pub struct Api {
     pub max_limit: usize,
     pub ramdisk_endpoints: bool,
     pub ramdisk_heartbeat_timeout: u64,
+    /// Inspection reports accepted per minute from one address (0: no limit).
+    pub callback_rate_per_minute: u32,
+    /// Reports accepted in a burst from one address.
+    pub callback_burst: u32,
 }
 
 impl Default for Config {
@@ -204,6 +208,8 @@ impl Default for Api {
             max_limit: d.max_limit,
             ramdisk_endpoints: d.ramdisk_endpoints,
             ramdisk_heartbeat_timeout: d.ramdisk_heartbeat_timeout,
+            callback_rate_per_minute: d.callback_rate_per_minute,
+            callback_burst: d.callback_burst,
         }
     }
 }
@@ -285,6 +291,8 @@ impl Config {
             ramdisk_heartbeat_timeout: a.ramdisk_heartbeat_timeout,
             preview_max_minor: None,
             max_inspection_bytes: self.inspector.max_report_bytes,
+            callback_rate_per_minute: a.callback_rate_per_minute,
+            callback_burst: a.callback_burst,
         }
     }
 }
