@@ -5,6 +5,7 @@
 
 pub mod bulk;
 pub mod fsm;
+pub mod identity;
 pub mod inspection;
 pub mod inventory_diff;
 pub mod model;

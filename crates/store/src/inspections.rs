@@ -47,6 +47,7 @@ impl Store {
     /// Record a report received for `node_uuid` (state `processing`).
     pub async fn begin_inspection(&self, node_uuid: &str, started_at: Option<Timestamp>, raw: &Value) -> Result<Inspection> {
         let blob = compress_inventory(raw, &Value::Null)?;
+        let serial = ferric_core::identity::system_serial(&raw["inventory"]);
         let rec = Inspection {
             id: 0,
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -62,8 +63,8 @@ impl Store {
                 return Err(not_found("Node", &rec.node_uuid));
             }
             c.execute(
-                "INSERT INTO inspections (uuid, node_uuid, state, started_at, received_at, encoding, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO inspections (uuid, node_uuid, state, started_at, received_at, encoding, raw, system_serial)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 rusqlite::params![
                     rec.uuid,
                     rec.node_uuid,
@@ -71,7 +72,8 @@ impl Store {
                     rec.started_at.as_ref().map(sortable_time),
                     sortable_time(&rec.received_at),
                     INVENTORY_ENCODING,
-                    blob
+                    blob,
+                    serial
                 ],
             )?;
             Ok(Inspection { id: c.last_insert_rowid(), ..rec })
@@ -127,6 +129,17 @@ impl Store {
                 )?;
             }
             Ok(n)
+        })
+        .await
+    }
+
+    /// The nodes that ever reported this system serial number.
+    pub async fn nodes_with_serial(&self, serial: &str) -> Result<Vec<String>> {
+        let serial = serial.to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT DISTINCT node_uuid FROM inspections WHERE system_serial = ?1 ORDER BY node_uuid")?;
+            let rows = st.query_map([&serial], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

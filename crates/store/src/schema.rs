@@ -130,9 +130,12 @@ pub const MIGRATIONS: &[&str] = &[
         error TEXT,
         encoding TEXT NOT NULL,
         raw BLOB NOT NULL,
-        data BLOB
+        data BLOB,
+        -- The reported system serial (SMBIOS), for lookup and de-duplicating discovery.
+        system_serial TEXT
     );
     CREATE INDEX inspections_node ON inspections(node_uuid, id);
+    CREATE INDEX inspections_serial ON inspections(system_serial);
     -- Long-running conductor jobs over many nodes (bulk inspection): a JSON document each.
     CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -426,6 +426,13 @@ async fn every_inspection_is_kept_with_its_raw_report_and_result() {
     assert!(b.started_at.is_some() && b.finished_at.is_some());
     assert_eq!(store.get_inventory(&uuid(1)).await.unwrap().unwrap().inventory["cpu"]["count"], 8);
     let c = store.begin_inspection(&uuid(2), None, &raw1).await.unwrap();
+    // The reported system serial is indexed for lookup; placeholders are not.
+    let with_serial = |s: &str| serde_json::json!({"inventory": {"system_vendor": {"serial_number": s}}});
+    store.begin_inspection(&uuid(2), None, &with_serial("JLRCY12")).await.unwrap();
+    store.begin_inspection(&uuid(2), None, &with_serial("To Be Filled By O.E.M.")).await.unwrap();
+    assert_eq!(store.nodes_with_serial("JLRCY12").await.unwrap(), [uuid(2)]);
+    assert!(store.nodes_with_serial("To Be Filled By O.E.M.").await.unwrap().is_empty());
+    let c = store.list_inspections(&uuid(2)).await.unwrap().pop().unwrap();
     // After a restart everything is still there, in order.
     store.close();
     drop(store);
@@ -442,5 +449,5 @@ async fn every_inspection_is_kept_with_its_raw_report_and_result() {
     assert!(matches!(store.begin_inspection(&uuid(9), None, &raw1).await, Err(StoreError::NotFound { .. })));
     store.delete_node(&uuid(1)).await.unwrap();
     assert!(store.list_inspections(&uuid(1)).await.unwrap().is_empty());
-    assert_eq!(store.list_inspections(&uuid(2)).await.unwrap().len(), 1);
+    assert_eq!(store.list_inspections(&uuid(2)).await.unwrap().len(), 3);
 }
