@@ -208,9 +208,10 @@ async fn continue_(
     if report.macs.is_empty() && report.bmcs.is_empty() {
         return Err(InspectorError::bad_request("No lookup attributes were found, inspector won't be able to find it after introspection, consider creating ironic ports or providing an IPMI address"));
     }
-    let node = s.conductor.inspection_lookup(&report.macs, &report.bmcs, None).await.map_err(|_| {
-        InspectorError::not_found("Could not find a node for attributes matching the inspection data")
-    })?;
+    let node = report
+        .find_node(&s, None)
+        .await
+        .map_err(|_| InspectorError::not_found("Could not find a node for attributes matching the inspection data"))?;
     report.hand_over(&s, &node.uuid).await?;
     Ok(Json(json!({"uuid": node.uuid})))
 }

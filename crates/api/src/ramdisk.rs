@@ -164,11 +164,7 @@ async fn continue_inspection(
     if report.macs.is_empty() && report.bmcs.is_empty() && node_uuid.is_none() {
         return Err(ApiError::bad_request("No lookup information provided"));
     }
-    let node = s
-        .conductor
-        .inspection_lookup(&report.macs, &report.bmcs, node_uuid.as_deref())
-        .await
-        .map_err(|_| ApiError::not_found("The resource could not be found."))?;
+    let node = report.find_node(&s, node_uuid.as_deref()).await?;
     // From 1.84 the answer carries a token, which needs the node unlocked: issue it first.
     let (node, token) = if new_api { issue_token(&s, &node).await? } else { (node, None) };
     report.hand_over(&s, &node.uuid).await?;
@@ -186,6 +182,8 @@ pub(crate) struct Report {
     pub plugin_data: serde_json::Map<String, Value>,
     pub macs: Vec<String>,
     pub bmcs: Vec<String>,
+    /// The system serial (placeholders excluded).
+    pub serial: Option<String>,
 }
 
 impl Report {
@@ -222,7 +220,26 @@ impl Report {
             .filter(|a| !a.is_empty() && *a != "0.0.0.0" && *a != "::/0")
             .map(str::to_string)
             .collect();
-        Ok(Report { inventory, plugin_data: data, macs, bmcs })
+        let serial = ferric_core::identity::system_serial(&inventory);
+        Ok(Report { inventory, plugin_data: data, macs, bmcs, serial })
+    }
+
+    /// The node this report belongs to: looked up by UUID, MACs, BMC addresses and system
+    /// serial; or, when discovery is on and nothing matches, a node enrolled for it.
+    pub(crate) async fn find_node(&self, s: &AppState, node_uuid: Option<&str>) -> ApiResult<ferric_core::Node> {
+        match s.conductor.inspection_lookup_with_serial(&self.macs, &self.bmcs, node_uuid, self.serial.as_deref()).await {
+            Ok(n) => Ok(n),
+            Err(_) if node_uuid.is_none() && s.conductor.config().discovery.is_some() => {
+                let d = ferric_conductor::discovery::Discovered {
+                    macs: self.macs.clone(),
+                    pxe_mac: ferric_core::inspection::pxe_mac(&self.inventory),
+                    bmcs: self.bmcs.clone(),
+                    serial: self.serial.clone(),
+                };
+                s.conductor.enroll_discovered(&d).await.map_err(|_| ApiError::not_found("The resource could not be found."))
+            }
+            Err(_) => Err(ApiError::not_found("The resource could not be found.")),
+        }
     }
 
     /// Give the report to the conductor for the node it was looked up to (retrying while the

@@ -513,3 +513,97 @@ async fn inspection_reports_are_rate_limited() {
         assert_eq!(codes, [404, 404, 429, 429], "{url}");
     }
 }
+
+/// Discovery (off by default): an unknown machine's report enrolls it once; the same machine
+/// again (by MAC or by system serial) is not enrolled twice.
+#[tokio::test]
+async fn discovery_enrolls_unknown_machines_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferric_store::Store::open(ferric_store::StoreConfig::new(dir.path().join("ferric.sqlite"))).unwrap();
+    let mut driver_info = serde_json::Map::new();
+    driver_info.insert("deploy_kernel".into(), json!("http://boot/kernel"));
+    let cfg = ConductorConfig {
+        discovery: Some(ferric_conductor::discovery::DiscoveryConfig { driver: "fake-hardware".into(), driver_info }),
+        ..Default::default()
+    };
+    let conductor = Conductor::new(store, ferric_drivers::Registry::builtin(), cfg);
+    conductor.start_up().await.unwrap();
+    let (l1, l2) = (tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let s = Server {
+        ironic: format!("http://{}", l1.local_addr().unwrap()),
+        inspector: format!("http://{}", l2.local_addr().unwrap()),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    };
+    tokio::spawn(ferric_api::serve(l1, ferric_api::router(conductor.clone(), Default::default()), std::future::pending()));
+    tokio::spawn(ferric_api::serve_inspector(l2, ferric_api::inspector_router(conductor, Default::default()), std::future::pending()));
+
+    let dell = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+    let (st, b) = s.ironic(M::POST, "/v1/continue_inspection", Some(dell.clone())).await;
+    assert_eq!(st, 202, "{b}");
+    assert!(b["config"]["agent_token"].is_string(), "{b}");
+    let uuid = b["node"]["uuid"].as_str().unwrap().to_string();
+    let n = s.settle(&uuid, &[]).await;
+    assert_eq!(n["provision_state"], "enroll", "stays in enroll for the operator to manage");
+    assert_eq!((n["driver"].as_str(), n["inspect_interface"].as_str()), (Some("fake-hardware"), Some("agent")));
+    assert_eq!(n["driver_info"]["deploy_kernel"], "http://boot/kernel");
+    assert_eq!(n["extra"]["auto_discovered"], true);
+    assert_eq!(n["properties"]["cpu_arch"], "x86_64", "processed by the hooks: {}", n["last_error"]);
+    let (_, inv) = s.ironic(M::GET, &format!("/v1/nodes/{uuid}/inventory"), None).await;
+    assert_eq!(inv["plugin_data"]["auto_discovered"], true);
+    let (_, ports) = s.ironic(M::GET, &format!("/v1/nodes/{uuid}/ports"), None).await;
+    let pxe = dell["inventory"]["boot"]["pxe_interface"].as_str().unwrap().to_lowercase();
+    assert_eq!(ports["ports"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap()).collect::<Vec<_>>(), [pxe.as_str()]);
+    // The same machine again: known by its MACs, refused, nothing new.
+    assert_eq!(s.ironic(M::POST, "/v1/continue_inspection", Some(dell.clone())).await.0, 404);
+    assert_eq!(s.insp(M::POST, "/v1/continue", None, Some(dell.clone())).await.0, 404);
+    // New NICs, same serial (a motherboard NIC swap): still the same machine.
+    let mut other_nics = dell.clone();
+    for (k, i) in other_nics["inventory"]["interfaces"].as_array_mut().unwrap().iter_mut().enumerate() {
+        i["mac_address"] = json!(format!("52:54:00:ee:00:{k:02x}"));
+    }
+    other_nics["inventory"]["boot"]["pxe_interface"] = json!("52:54:00:ee:00:00");
+    other_nics["inventory"]["bmc_address"] = json!("192.0.2.200");
+    assert_eq!(s.ironic(M::POST, "/v1/continue_inspection", Some(other_nics.clone())).await.0, 404);
+    let (_, all) = s.ironic(M::GET, "/v1/nodes", None).await;
+    assert_eq!(all["nodes"].as_array().unwrap().len(), 1);
+    // A different machine through the inspector's endpoint is enrolled too.
+    let mut r7615 = fixture("understack-dell-r7615-node-inventory-lldp.json");
+    r7615.as_object_mut().unwrap().remove("error");
+    let (st, b) = s.insp(M::POST, "/v1/continue", None, Some(r7615)).await;
+    assert_eq!(st, 200, "{b}");
+    let (_, all) = s.ironic(M::GET, "/v1/nodes", None).await;
+    assert_eq!(all["nodes"].as_array().unwrap().len(), 2);
+    // Its serial now finds it when it is inspected again (no ports matter for this).
+    let u2 = b["uuid"].as_str().unwrap().to_string();
+    s.settle(&u2, &[]).await;
+    assert_eq!(s.node(&u2).await["provision_state"], "enroll");
+}
+
+/// A node waiting for inspection is found by the system serial of its earlier inspections
+/// when its MACs and BMC address say nothing (all NICs replaced, BMC not reported).
+#[tokio::test]
+async fn lookup_by_system_serial() {
+    let s = start().await;
+    let dell = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+    let (_, n) = s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "sn", "inspect_interface": "agent"}))).await;
+    let uuid = n["uuid"].as_str().unwrap().to_string();
+    s.ironic(M::PUT, "/v1/nodes/sn/states/provision", Some(json!({"target": "manage"}))).await;
+    s.settle("sn", &["verifying"]).await;
+    s.ironic(M::PUT, "/v1/nodes/sn/states/provision", Some(json!({"target": "inspect"}))).await;
+    s.settle("sn", &[]).await;
+    let (st, _) = s.ironic(M::POST, &format!("/v1/continue_inspection?node_uuid={uuid}"), Some(dell.clone())).await;
+    assert_eq!(st, 202);
+    s.settle("sn", &["inspect wait", "inspecting"]).await;
+    // Second inspection: new NICs, no BMC address, no node_uuid.
+    let mut swapped = unique_macs(&dell, 77);
+    swapped["inventory"]["bmc_address"] = json!("0.0.0.0");
+    s.ironic(M::PUT, "/v1/nodes/sn/states/provision", Some(json!({"target": "inspect"}))).await;
+    s.settle("sn", &[]).await;
+    let (st, b) = s.ironic(M::POST, "/v1/continue_inspection", Some(swapped.clone())).await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(b["node"]["uuid"], uuid.as_str());
+    assert_eq!(s.settle("sn", &["inspect wait", "inspecting"]).await["provision_state"], "manageable");
+    // Not waiting any more: the serial finds nothing.
+    assert_eq!(s.ironic(M::POST, "/v1/continue_inspection", Some(unique_macs(&dell, 78))).await.0, 404);
+}

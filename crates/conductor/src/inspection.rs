@@ -51,6 +51,42 @@ impl Conductor {
     /// by UUID, by port MACs, then cross-checked against cached BMC addresses. The node must
     /// be waiting for inspection. Ambiguity is an error, never a guess.
     pub async fn inspection_lookup(&self, macs: &[String], bmcs: &[String], node_uuid: Option<&str>) -> CResult<Node> {
+        self.inspection_lookup_with_serial(macs, bmcs, node_uuid, None).await
+    }
+
+    /// [`Self::inspection_lookup`], then, when nothing else found the node, by the reported
+    /// system serial among the nodes waiting for inspection (serials of earlier inspections).
+    pub async fn inspection_lookup_with_serial(
+        &self,
+        macs: &[String],
+        bmcs: &[String],
+        node_uuid: Option<&str>,
+        serial: Option<&str>,
+    ) -> CResult<Node> {
+        match self.lookup_by_addresses(macs, bmcs, node_uuid).await {
+            Err(ConductorError::NotFound { .. }) if node_uuid.is_none() && serial.is_some() => {
+                let serial = serial.unwrap_or_default();
+                let mut waiting = Vec::new();
+                for uuid in self.store().nodes_with_serial(serial).await? {
+                    let n = self.store().get_node(&uuid).await?;
+                    if n.provision_state == S::InspectWait {
+                        waiting.push(n);
+                    }
+                }
+                match waiting.len() {
+                    1 => Ok(waiting.remove(0)),
+                    0 => Err(not_found()),
+                    _ => {
+                        tracing::error!(%serial, "inspection lookup: the system serial matches several waiting nodes");
+                        Err(not_found())
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn lookup_by_addresses(&self, macs: &[String], bmcs: &[String], node_uuid: Option<&str>) -> CResult<Node> {
         let store = self.store();
         let mut node: Option<Node> = match node_uuid {
             Some(u) => Some(store.get_node(u).await.map_err(|_| not_found())?),
@@ -120,7 +156,9 @@ impl Conductor {
     /// the report, and process it on a worker. Returns once the report is accepted.
     pub async fn continue_inspection(&self, node_uuid: &str, inventory: Value, plugin_data: Dict) -> CResult<()> {
         let mut task = self.acquire(node_uuid).await?;
-        if task.node.provision_state != S::InspectWait {
+        // A discovered machine's first report comes while its new node is in enroll.
+        let discovered = task.node.provision_state == S::Enroll && self.discovery().is_some();
+        if task.node.provision_state != S::InspectWait && !discovered {
             self.release(task).await;
             return Err(not_found());
         }
@@ -138,6 +176,20 @@ impl Conductor {
                 return Err(e.into());
             }
         };
+        if discovered {
+            let mut plugin_data = plugin_data;
+            plugin_data.insert("auto_discovered".into(), Value::Bool(true));
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.process_report(&mut task, &record.uuid, inventory, plugin_data).await {
+                    let msg = format!("Failed to process the data of a discovered node: {e}");
+                    tracing::warn!(node = %task.node.uuid, error = %msg, "discovery processing failed");
+                    this.record_error(&mut task, history::INTROSPECTION, msg);
+                }
+                this.finish(task).await;
+            });
+            return Ok(());
+        }
         if let Err(e) = self.fire(&mut task, Event::Resume, None) {
             self.release(task).await;
             return Err(e);

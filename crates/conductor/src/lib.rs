@@ -14,6 +14,7 @@
 
 mod allocations;
 mod bulk;
+pub mod discovery;
 mod flows;
 pub mod inspection;
 pub mod periodic;
@@ -58,6 +59,8 @@ pub struct ConductorConfig {
     pub node_history: bool,
     /// `[conductor]node_history_max_entries`: entries kept per node (the oldest go first).
     pub node_history_max_entries: usize,
+    /// `[auto_discovery]`: enroll unknown machines that report (off: `None`).
+    pub discovery: Option<discovery::DiscoveryConfig>,
 }
 
 impl Default for ConductorConfig {
@@ -81,6 +84,7 @@ impl Default for ConductorConfig {
             power_off_after_inspection: true,
             node_history: true,
             node_history_max_entries: 300,
+            discovery: None,
         }
     }
 }
@@ -163,6 +167,8 @@ struct Inner {
     workers: Arc<Semaphore>,
     /// Signalled after every node save (the PXE filter listens).
     changed: tokio::sync::Notify,
+    /// Serializes the enrollment of discovered machines.
+    discovery_lock: tokio::sync::Mutex<()>,
 }
 
 /// The lock and worker a task holds; dropping it releases the worker, and [`Task::finish`]
@@ -177,7 +183,7 @@ pub(crate) struct Task {
 impl Conductor {
     pub fn new(store: Store, drivers: Registry, config: ConductorConfig) -> Conductor {
         let workers = Arc::new(Semaphore::new(config.workers.max(1)));
-        Conductor { inner: Arc::new(Inner { store, drivers, config, workers, changed: tokio::sync::Notify::new() }) }
+        Conductor { inner: Arc::new(Inner { store, drivers, config, workers, changed: tokio::sync::Notify::new(), discovery_lock: tokio::sync::Mutex::new(()) }) }
     }
 
     pub fn store(&self) -> &Store {

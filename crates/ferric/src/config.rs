@@ -12,6 +12,38 @@ pub struct Config {
     pub api: Api,
     pub inspector: Inspector,
     pub pxe_filter: PxeFilter,
+    pub auto_discovery: AutoDiscovery,
+}
+
+/// `[auto_discovery]` (Ironic's names): enroll machines that report but match no node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoDiscovery {
+    pub enabled: bool,
+    /// Hardware type of the enrolled nodes.
+    pub driver: String,
+    /// driver_info for every enrolled node (the BMC address is added from the report).
+    pub driver_info: toml::Table,
+}
+
+impl Default for AutoDiscovery {
+    fn default() -> Self {
+        AutoDiscovery { enabled: false, driver: "fake-hardware".into(), driver_info: toml::Table::new() }
+    }
+}
+
+impl AutoDiscovery {
+    pub fn config(&self) -> Result<Option<ferric_conductor::discovery::DiscoveryConfig>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if ferric_drivers::Registry::builtin().hardware_type(&self.driver).is_none() {
+            return Err(format!("[auto_discovery] driver: unknown hardware type {:?}", self.driver));
+        }
+        let driver_info = serde_json::to_value(&self.driver_info).map_err(|e| format!("[auto_discovery] driver_info: {e}"))?;
+        let serde_json::Value::Object(driver_info) = driver_info else { return Err("[auto_discovery] driver_info must be a table".into()) };
+        Ok(Some(ferric_conductor::discovery::DiscoveryConfig { driver: self.driver.clone(), driver_info }))
+    }
 }
 
 /// `[pxe_filter]`: keep a dnsmasq `dhcp-hostsdir` so that only nodes being inspected (and
@@ -165,6 +197,7 @@ impl Default for Config {
             api: Api::default(),
             inspector: Inspector::default(),
             pxe_filter: PxeFilter::default(),
+            auto_discovery: AutoDiscovery::default(),
         }
     }
 }
@@ -278,6 +311,7 @@ impl Config {
             heartbeat_interval: Duration::from_secs(c.heartbeat_interval),
             node_history: c.node_history,
             node_history_max_entries: c.node_history_max_entries,
+            discovery: self.auto_discovery.config()?,
         })
     }
 
@@ -327,6 +361,20 @@ mod tests {
         let bad = Config::load(None, vec![("FERRIC_INSPECTOR__HOOKS".into(), "ports,bogus".into())]).unwrap();
         assert!(bad.conductor_config().unwrap_err().contains("bogus"));
         let bad = Config::load(None, vec![("FERRIC_INSPECTOR__KEEP_PORTS".into(), "some".into())]).unwrap();
+        assert!(bad.conductor_config().is_err());
+    }
+
+    #[test]
+    fn auto_discovery_options() {
+        assert!(Config::default().auto_discovery.config().unwrap().is_none(), "off by default");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(&p, "[auto_discovery]\nenabled = true\ndriver = \"fake-hardware\"\n[auto_discovery.driver_info]\ndeploy_kernel = \"http://boot/k\"\n").unwrap();
+        let c = Config::load(Some(&p), vec![]).unwrap();
+        let d = c.auto_discovery.config().unwrap().unwrap();
+        assert_eq!((d.driver.as_str(), d.driver_info["deploy_kernel"].as_str()), ("fake-hardware", Some("http://boot/k")));
+        let bad = Config::load(Some(&p), vec![("FERRIC_AUTO_DISCOVERY__DRIVER".into(), "nope".into())]).unwrap();
+        assert!(bad.auto_discovery.config().unwrap_err().contains("nope"));
         assert!(bad.conductor_config().is_err());
     }
 

@@ -118,7 +118,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!(nodes = ?failed, "nodes left in transient states by a previous run were failed");
     }
     let periodic = ferric_conductor::periodic::standard(&conductor);
-    let pxe_filter = match cfg.pxe_filter.config(false)? {
+    let pxe_filter = match cfg.pxe_filter.config(cfg.auto_discovery.enabled)? {
         Some(f) => {
             tracing::info!(dir = %f.hostsdir.display(), "keeping the dnsmasq PXE filter");
             Some(conductor.spawn_pxe_filter(f))
