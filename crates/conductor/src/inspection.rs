@@ -161,41 +161,15 @@ impl Conductor {
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
             .await?;
-        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, inventory, &mut plugin_data)
-            .map_err(ConductorError::Invalid)?;
-        for change in outcome.port_changes {
-            match change {
-                PortChange::Create { address, pxe_enabled, extra } => {
-                    let port = Port {
-                        uuid: uuid::Uuid::new_v4().to_string(),
-                        address: address.clone(),
-                        node_uuid: task.node.uuid.clone(),
-                        pxe_enabled,
-                        extra,
-                        created_at: now(),
-                        ..Default::default()
-                    };
-                    match store.create_port(port).await {
-                        Ok(_) => tracing::info!(node = %task.node.uuid, %address, pxe_enabled, "port created by inspection"),
-                        // Ironic skips a MAC that another node already has.
-                        Err(ferric_store::StoreError::Duplicate { .. }) => {
-                            tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port")
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                PortChange::Delete { uuid, address } => {
-                    store.delete_port(&uuid).await?;
-                    tracing::info!(node = %task.node.uuid, %address, "port removed by inspection (keep_ports)");
-                }
-                PortChange::Update { uuid, pxe_enabled, extra } => {
-                    let mut p = store.get_port(&uuid).await?;
-                    p.pxe_enabled = pxe_enabled;
-                    p.extra = extra;
-                    store.save_port(p).await?;
-                }
-            }
+        // raid-device compares with the inventory the previous inspection stored.
+        let previous = store.get_inventory(&task.node.uuid).await?.map(|i| i.inventory);
+        let outcome =
+            hooks::process(&self.config().inspection, &task.node, &ports, previous.as_ref(), inventory, &mut plugin_data)
+                .map_err(ConductorError::Invalid)?;
+        for w in &outcome.warnings {
+            tracing::warn!(node = %task.node.uuid, warning = %w, "inspection hook");
         }
+        apply_port_changes(&store, &task.node.uuid, outcome.port_changes).await?;
         task.node.properties = outcome.properties;
         task.node.wipe_token_and_url();
         plugin_data.remove("logs");
@@ -204,4 +178,54 @@ impl Conductor {
         task.node.inspection_started_at = None;
         self.fire(task, Event::Done, None)
     }
+}
+
+/// Apply the hooks' port changes: removals first (so a MAC can move), then creations
+/// (a MAC another node already has is skipped, as Ironic's `MACAlreadyExists`), then updates.
+async fn apply_port_changes(store: &ferric_store::Store, node_uuid: &str, changes: Vec<PortChange>) -> CResult<()> {
+    let rank = |c: &PortChange| match c {
+        PortChange::Delete { .. } => 0,
+        PortChange::Create { .. } => 1,
+        PortChange::Update { .. } => 2,
+    };
+    let mut changes = changes;
+    changes.sort_by_key(rank);
+    for change in changes {
+        match change {
+            PortChange::Create { address, fields } => {
+                let port = Port {
+                    uuid: uuid::Uuid::new_v4().to_string(),
+                    address: address.clone(),
+                    node_uuid: node_uuid.to_string(),
+                    pxe_enabled: fields.pxe_enabled,
+                    extra: fields.extra,
+                    local_link_connection: fields.local_link_connection,
+                    physical_network: fields.physical_network,
+                    created_at: now(),
+                    ..Default::default()
+                };
+                let pxe_enabled = port.pxe_enabled;
+                match store.create_port(port).await {
+                    Ok(_) => tracing::info!(node = %node_uuid, %address, pxe_enabled, "port created by inspection"),
+                    Err(ferric_store::StoreError::Duplicate { .. }) => {
+                        tracing::warn!(node = %node_uuid, %address, "inspection found a MAC that is already a port")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            PortChange::Delete { uuid, address } => {
+                store.delete_port(&uuid).await?;
+                tracing::info!(node = %node_uuid, %address, "port removed by inspection (keep_ports)");
+            }
+            PortChange::Update { uuid, fields } => {
+                let mut p = store.get_port(&uuid).await?;
+                p.pxe_enabled = fields.pxe_enabled;
+                p.extra = fields.extra;
+                p.local_link_connection = fields.local_link_connection;
+                p.physical_network = fields.physical_network;
+                store.save_port(p).await?;
+            }
+        }
+    }
+    Ok(())
 }
