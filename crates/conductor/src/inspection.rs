@@ -169,7 +169,7 @@ impl Conductor {
         for w in &outcome.warnings {
             tracing::warn!(node = %task.node.uuid, warning = %w, "inspection hook");
         }
-        apply_port_changes(&store, &task.node.uuid, outcome.port_changes).await?;
+        apply_port_changes(store, &task.node.uuid, outcome.port_changes).await?;
         task.node.properties = outcome.properties;
         task.node.wipe_token_and_url();
         plugin_data.remove("logs");

@@ -91,7 +91,7 @@ pub(crate) fn validate_interfaces(st: &mut State, cfg: &HookConfig, plugin_data:
     for name in &order {
         let iface = &all[name];
         let ip = iface.get("ipv4_address").filter(|v| truthy(v)).or_else(|| iface.get("ipv6_address").filter(|v| truthy(v)));
-        let is_pxe = iface.get("pxe_enabled").map_or(true, truthy);
+        let is_pxe = iface.get("pxe_enabled").is_none_or(truthy);
         if name == "lo" || ip.and_then(Value::as_str).is_some_and(is_loopback) {
             continue;
         }

@@ -59,7 +59,7 @@ pub(crate) fn architecture(st: &mut State) -> HResult<()> {
             format!("Inventory has malformed or missing CPU architecture information: {cpu} for node {}.", st.node_uuid),
         )
     })?;
-    if !arch.as_str().is_some_and(|a| !a.is_empty()) {
+    if arch.as_str().is_none_or(str::is_empty) {
         st.warnings.push(format!("CPU architecture {} is not a name", py::repr(arch)));
     }
     st.props.insert("cpu_arch".into(), arch.clone());
@@ -170,10 +170,8 @@ pub(crate) fn pci_devices(st: &mut State, cfg: &HookConfig, plugin_data: &Dict) 
     let mut counts: Vec<(&super::PciAlias, i64)> = Vec::new();
     for dev in pci_list(devs)? {
         let (vendor, product) = pci_ids(dev, "product_id")?;
-        for (vendor_key, product_key) in [(vendor, product)] {
-            if matches!(vendor_key, Value::Array(_) | Value::Object(_)) || matches!(product_key, Value::Array(_) | Value::Object(_)) {
-                return unexpected("TypeError", "unhashable type in PCI device ids");
-            }
+        if [vendor, product].iter().any(|v| matches!(v, Value::Array(_) | Value::Object(_))) {
+            return unexpected("TypeError", "unhashable type in PCI device ids");
         }
         if let Some(alias) = cfg.pci_device_alias.iter().rev().find(|a| a.vendor_id == *vendor && a.product_id == *product) {
             match counts.iter_mut().find(|(a, _)| a.vendor_id == alias.vendor_id && a.product_id == alias.product_id) {
