@@ -318,41 +318,15 @@ impl Conductor {
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
             .await?;
-        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, inventory, plugin_data)
-            .map_err(ConductorError::Invalid)?;
-        for change in outcome.port_changes {
-            match change {
-                PortChange::Create { address, pxe_enabled, extra } => {
-                    let port = Port {
-                        uuid: uuid::Uuid::new_v4().to_string(),
-                        address: address.clone(),
-                        node_uuid: task.node.uuid.clone(),
-                        pxe_enabled,
-                        extra,
-                        created_at: now(),
-                        ..Default::default()
-                    };
-                    match store.create_port(port).await {
-                        Ok(_) => tracing::info!(node = %task.node.uuid, %address, pxe_enabled, "port created by inspection"),
-                        // Ironic skips a MAC that another node already has.
-                        Err(ferric_store::StoreError::Duplicate { .. }) => {
-                            tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port")
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                PortChange::Delete { uuid, address } => {
-                    store.delete_port(&uuid).await?;
-                    tracing::info!(node = %task.node.uuid, %address, "port removed by inspection (keep_ports)");
-                }
-                PortChange::Update { uuid, pxe_enabled, extra } => {
-                    let mut p = store.get_port(&uuid).await?;
-                    p.pxe_enabled = pxe_enabled;
-                    p.extra = extra;
-                    store.save_port(p).await?;
-                }
-            }
+        // raid-device compares with the inventory the previous inspection stored.
+        let previous = store.get_inventory(&task.node.uuid).await?.map(|i| i.inventory);
+        let outcome =
+            hooks::process(&self.config().inspection, &task.node, &ports, previous.as_ref(), inventory, plugin_data)
+                .map_err(ConductorError::Invalid)?;
+        for w in &outcome.warnings {
+            tracing::warn!(node = %task.node.uuid, warning = %w, "inspection hook");
         }
+        apply_port_changes(store, &task.node.uuid, outcome.port_changes).await?;
         task.node.properties = outcome.properties;
         Ok(())
     }
@@ -365,4 +339,201 @@ fn raw_report(inventory: &Value, plugin_data: &Dict) -> Value {
     raw.remove("logs");
     raw.insert("inventory".into(), inventory.clone());
     Value::Object(raw)
+}
+
+/// Apply the hooks' port changes: removals first (so a MAC can move), then creations
+/// (a MAC another node already has is skipped, as Ironic's `MACAlreadyExists`), then updates.
+async fn apply_port_changes(store: &ferric_store::Store, node_uuid: &str, changes: Vec<PortChange>) -> CResult<()> {
+    let rank = |c: &PortChange| match c {
+        PortChange::Delete { .. } => 0,
+        PortChange::Create { .. } => 1,
+        PortChange::Update { .. } => 2,
+    };
+    let mut changes = changes;
+    changes.sort_by_key(rank);
+    for change in changes {
+        match change {
+            PortChange::Create { address, fields } => {
+                let port = Port {
+                    uuid: uuid::Uuid::new_v4().to_string(),
+                    address: address.clone(),
+                    node_uuid: node_uuid.to_string(),
+                    pxe_enabled: fields.pxe_enabled,
+                    extra: fields.extra,
+                    local_link_connection: fields.local_link_connection,
+                    physical_network: fields.physical_network,
+                    created_at: now(),
+                    ..Default::default()
+                };
+                let pxe_enabled = port.pxe_enabled;
+                match store.create_port(port).await {
+                    Ok(_) => tracing::info!(node = %node_uuid, %address, pxe_enabled, "port created by inspection"),
+                    Err(ferric_store::StoreError::Duplicate { .. }) => {
+                        tracing::warn!(node = %node_uuid, %address, "inspection found a MAC that is already a port")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            PortChange::Delete { uuid, address } => {
+                store.delete_port(&uuid).await?;
+                tracing::info!(node = %node_uuid, %address, "port removed by inspection (keep_ports)");
+            }
+            PortChange::Update { uuid, fields } => {
+                let mut p = store.get_port(&uuid).await?;
+                p.pxe_enabled = fields.pxe_enabled;
+                p.extra = fields.extra;
+                p.local_link_connection = fields.local_link_connection;
+                p.physical_network = fields.physical_network;
+                store.save_port(p).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConductorConfig, ProvisionArgs};
+    use ferric_core::inspection::{parse_cidr_map_entry, AddPorts, HookConfig, KeepPorts};
+    use ferric_drivers::Registry;
+    use ferric_store::{PortFilter, Store, StoreConfig};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const UUID: &str = "5d2ab1c0-8d2e-4bb4-9d58-4b4ef3a0f001";
+
+    fn fixture(name: &str) -> Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/inspection").join(name);
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    async fn settled(store: &Store) -> Node {
+        for _ in 0..1000 {
+            let n = store.get_node(UUID).await.unwrap();
+            if n.reservation.is_none() && n.provision_state != S::Inspecting {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("node stayed locked");
+    }
+
+    /// A manageable node with the agent inspect interface, waiting for its report.
+    async fn waiting(hooks: HookConfig, properties: Value) -> (tempfile::TempDir, Store, Conductor) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path().join("db.sqlite"))).unwrap();
+        let cfg = ConductorConfig { inspection: hooks, node_locked_retry_interval: Duration::from_millis(10), ..Default::default() };
+        let conductor = Conductor::new(store.clone(), Registry::builtin(), cfg);
+        store
+            .create_node(Node {
+                uuid: UUID.into(),
+                driver: "fake-hardware".into(),
+                interfaces: ferric_core::Interfaces { inspect: "agent".into(), ..Default::default() },
+                properties: serde_json::from_value(properties).unwrap(),
+                created_at: now(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (dir, store, conductor)
+    }
+
+    async fn inspect(store: &Store, c: &Conductor, inventory: Value, plugin_data: Dict) -> Node {
+        if store.get_node(UUID).await.unwrap().provision_state == S::Enroll {
+            c.provision(UUID, Event::Manage, ProvisionArgs::default()).await.unwrap();
+            settled(store).await;
+        }
+        c.provision(UUID, Event::Inspect, ProvisionArgs::default()).await.unwrap();
+        assert_eq!(settled(store).await.provision_state, S::InspectWait);
+        c.continue_inspection(UUID, inventory, plugin_data).await.unwrap();
+        settled(store).await
+    }
+
+    fn port(mac: &str, pxe: bool) -> Port {
+        Port { uuid: uuid::Uuid::new_v4().to_string(), address: mac.into(), node_uuid: UUID.into(), pxe_enabled: pxe, created_at: now(), ..Default::default() }
+    }
+
+    async fn ports_by_mac(store: &Store) -> std::collections::BTreeMap<String, Port> {
+        let f = PortFilter { node_uuid: Some(UUID.into()), ..Default::default() };
+        store.list_ports(f, Default::default()).await.unwrap().into_iter().map(|p| (p.address.clone(), p)).collect()
+    }
+
+    /// Every hook on the Dell R320 report: properties, created / updated / deleted ports with
+    /// their LLDP switch ports and physical networks, stored plugin data; then a second
+    /// inspection where raid-device learns the disk that appeared.
+    #[tokio::test]
+    async fn the_hooks_outcome_is_applied() {
+        let hooks = HookConfig {
+            hooks: HookConfig::all_hooks(),
+            add_ports: AddPorts::All,
+            keep_ports: KeepPorts::Present,
+            physical_network_cidr_map: vec![parse_cidr_map_entry("10.8.146.0/24:provisioning").unwrap()],
+            ..Default::default()
+        };
+        let (_dir, store, c) = waiting(hooks, json!({})).await;
+        let mut em2 = port("b0:83:fe:c6:63:87", true);
+        em2.local_link_connection.insert("port_id".into(), json!("operator"));
+        store.create_port(em2).await.unwrap();
+        store.create_port(port("52:54:00:00:00:99", false)).await.unwrap();
+        let doc = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+        let mut plugin_data: Dict = doc.as_object().unwrap().clone();
+        let inventory = plugin_data.remove("inventory").unwrap();
+
+        let n = inspect(&store, &c, inventory.clone(), plugin_data.clone()).await;
+        assert_eq!(n.provision_state, S::Manageable, "{:?}", n.last_error);
+        assert_eq!(
+            Value::Object(n.properties.clone()),
+            json!({"cpu_arch": "x86_64", "cpus": 16, "memory_mb": 81920, "local_gb": 557,
+                   "capabilities": "boot_mode:bios,cpu_vt:true,cpu_aes:true,cpu_hugepages:true,cpu_hugepages_1g:true,cpu_txt:true"})
+        );
+        let ports = ports_by_mac(&store).await;
+        let macs: Vec<&String> = ports.keys().collect();
+        assert_eq!(macs, ["a0:36:9f:52:7f:b2", "a0:36:9f:52:7f:b3", "b0:83:fe:c6:63:86", "b0:83:fe:c6:63:87"], "the stale port is gone");
+        let em1 = &ports["b0:83:fe:c6:63:86"];
+        assert!(em1.pxe_enabled);
+        assert_eq!(em1.physical_network.as_deref(), Some("provisioning"));
+        assert_eq!(
+            Value::Object(em1.local_link_connection.clone()),
+            json!({"switch_id": "64:64:9b:32:f3:00", "port_id": "ge-0/0/25", "switch_info": "sw01-dist-1b-b12.rdu2"})
+        );
+        let em2 = &ports["b0:83:fe:c6:63:87"];
+        assert!(!em2.pxe_enabled, "update_pxe_enabled");
+        assert_eq!(em2.local_link_connection["port_id"], "operator", "an existing value is kept");
+        assert_eq!(em2.local_link_connection["switch_id"], "64:64:9b:32:f3:00");
+        assert_eq!(em2.physical_network, None);
+        assert_eq!(ports["a0:36:9f:52:7f:b3"].local_link_connection["port_id"], "ge-1/0/26");
+        let stored = store.get_inventory(UUID).await.unwrap().unwrap();
+        assert_eq!(stored.plugin_data["parsed_lldp"]["p2p1"]["switch_port_link_aggregation_id"], 662);
+        assert_eq!(stored.plugin_data["local_gb"], 557);
+
+        // The operator builds a RAID volume; the next inspection sees one new disk.
+        let mut inventory2 = inventory.clone();
+        inventory2["disks"].as_array_mut().unwrap().push(json!({"name": "/dev/sdb", "size": 1199638052864u64, "serial": "RAID-NEW", "model": "PERC H710"}));
+        let n = inspect(&store, &c, inventory2, plugin_data).await;
+        assert_eq!(n.provision_state, S::Manageable, "{:?}", n.last_error);
+        assert_eq!(n.properties["root_device"], json!({"serial": "RAID-NEW"}));
+        assert_eq!(n.properties["local_gb"], 1116, "1199638052864 B = 1117.25 GiB, minus 1");
+        assert_eq!(ports_by_mac(&store).await.len(), 4, "nothing changes the second time");
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_fails_inspection_and_changes_nothing() {
+        let hooks = HookConfig { hooks: HookConfig::all_hooks(), ..Default::default() };
+        let (_dir, store, c) = waiting(hooks, json!({"root_device": {"serial": "not-there"}})).await;
+        let doc = fixture("metal3-inspector-data-kvm-vm.json");
+        let mut plugin_data: Dict = doc.as_object().unwrap().clone();
+        let inventory = plugin_data.remove("inventory").unwrap();
+        let n = inspect(&store, &c, inventory, plugin_data).await;
+        assert_eq!(n.provision_state, S::InspectFailed);
+        assert_eq!(
+            n.last_error.as_deref(),
+            Some(
+                "Failed to finish inspection: Failed to inspect hardware. Reason: failed to run inspection hooks: Failed to inspect \
+                 hardware. Reason: No disks satisfied root device hints for node 5d2ab1c0-8d2e-4bb4-9d58-4b4ef3a0f001"
+            )
+        );
+        assert!(ports_by_mac(&store).await.is_empty(), "no port is created when a later hook fails");
+        assert!(!n.properties.contains_key("cpus"));
+    }
 }

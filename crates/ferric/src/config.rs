@@ -87,17 +87,34 @@ impl PxeFilter {
     }
 }
 
-/// `[inspector]`: in-band inspection processing, with Ironic's option names.
+/// `[inspector]`: in-band inspection processing, with Ironic's option names and formats
+/// (`ironic/conf/inspector.py`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Inspector {
-    /// Comma-separated processing hooks, run in this order.
+    /// Ironic's default hook list (what `$default_hooks` in `hooks` stands for).
+    pub default_hooks: String,
+    /// Comma-separated processing hooks, run in this order; `$default_hooks` expands.
     pub hooks: String,
     /// `pxe`, `active`, `all` or `disabled`.
     pub add_ports: String,
     /// `all`, `present` or `added`.
     pub keep_ports: String,
     pub update_pxe_enabled: bool,
+    /// cpu-capabilities: `flag:capability,...` (oslo.config dict format).
+    pub cpu_capabilities: String,
+    /// pci-devices: JSON objects `{"vendor_id": ..., "product_id": ..., "name": ...}`, a list
+    /// (Ironic's repeated option) or one string.
+    pub pci_device_alias: StrOrList,
+    /// physical-network: `CIDR:physnet` entries, a list or one comma-separated string.
+    pub physical_network_cidr_map: StrOrList,
+    /// extra-hardware: refuse the whole data on one short record.
+    pub extra_hardware_strict: bool,
+    /// root-device: `local_gb` is the root disk's GiB minus 1.
+    pub disk_partitioning_spacing: bool,
+    /// accelerators: path of a YAML (or JSON) file in Ironic's `known_accelerators.yaml`
+    /// format; empty means the list Ironic ships.
+    pub known_accelerators: String,
     /// Power the machine off when inspection ends.
     pub power_off: bool,
     /// Largest inspection report accepted, in bytes.
@@ -106,13 +123,35 @@ pub struct Inspector {
     pub listen: String,
 }
 
+/// A list option given as a TOML array or as one string (environment variables).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StrOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for StrOrList {
+    fn default() -> Self {
+        StrOrList::Many(Vec::new())
+    }
+}
+
 impl Default for Inspector {
     fn default() -> Self {
+        let d = ferric_core::inspection::HookConfig::default();
         Inspector {
-            hooks: ferric_core::inspection::DEFAULT_HOOKS.join(","),
+            default_hooks: ferric_core::inspection::DEFAULT_HOOKS.join(","),
+            hooks: "$default_hooks".into(),
             add_ports: "pxe".into(),
             keep_ports: "all".into(),
-            update_pxe_enabled: true,
+            update_pxe_enabled: d.update_pxe_enabled,
+            cpu_capabilities: d.cpu_capabilities.iter().map(|(f, c)| format!("{f}:{c}")).collect::<Vec<_>>().join(","),
+            pci_device_alias: StrOrList::default(),
+            physical_network_cidr_map: StrOrList::default(),
+            extra_hardware_strict: d.extra_hardware_strict,
+            disk_partitioning_spacing: d.disk_partitioning_spacing,
+            known_accelerators: String::new(),
             power_off: true,
             max_report_bytes: ferric_api::ApiConfig::default().max_inspection_bytes,
             listen: "127.0.0.1:5050".into(),
@@ -122,7 +161,7 @@ impl Default for Inspector {
 
 impl Inspector {
     pub fn hook_config(&self) -> Result<ferric_core::inspection::HookConfig, String> {
-        use ferric_core::inspection::{AddPorts, HookConfig, KeepPorts};
+        use ferric_core::inspection::{self as i, AddPorts, HookConfig, KeepPorts, PciAlias};
         let add_ports = match self.add_ports.as_str() {
             "pxe" => AddPorts::Pxe,
             "active" => AddPorts::Active,
@@ -136,8 +175,52 @@ impl Inspector {
             "added" => KeepPorts::Added,
             other => return Err(format!("[inspector] keep_ports: unknown value {other:?} (all, present, added)")),
         };
-        let hooks = self.hooks.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
-        let cfg = HookConfig { hooks, add_ports, keep_ports, update_pxe_enabled: self.update_pxe_enabled };
+        let hooks = i::expand_hooks(&self.hooks, &self.default_hooks);
+        let cpu_capabilities = i::parse_cpu_capabilities(&self.cpu_capabilities).map_err(|e| format!("[inspector] cpu_capabilities: {e}"))?;
+        // One string may hold one JSON object or a JSON list of them.
+        let alias_entries: Vec<String> = match &self.pci_device_alias {
+            StrOrList::Many(v) => v.clone(),
+            StrOrList::One(s) if s.trim().is_empty() => Vec::new(),
+            StrOrList::One(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Array(items)) => items.iter().map(|v| v.to_string()).collect(),
+                _ => vec![s.clone()],
+            },
+        };
+        let pci_device_alias = alias_entries
+            .iter()
+            .map(|e| PciAlias::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("[inspector] pci_device_alias: {e}"))?;
+        let cidr_entries: Vec<String> = match &self.physical_network_cidr_map {
+            StrOrList::Many(v) => v.clone(),
+            StrOrList::One(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        };
+        let physical_network_cidr_map = cidr_entries
+            .iter()
+            .map(|e| i::parse_cidr_map_entry(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("[inspector] physical_network_cidr_map: {e}"))?;
+        let known_accelerators = if self.known_accelerators.is_empty() {
+            i::default_known_accelerators()
+        } else {
+            let path = &self.known_accelerators;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("[inspector] known_accelerators: cannot read {path}: {e}"))?;
+            let doc: serde_json::Value =
+                serde_yaml::from_str(&text).map_err(|e| format!("[inspector] known_accelerators: {path} is not YAML: {e}"))?;
+            i::known_accelerators_from(&doc).map_err(|e| format!("[inspector] known_accelerators: {path}: {e}"))?
+        };
+        let cfg = HookConfig {
+            hooks,
+            add_ports,
+            keep_ports,
+            update_pxe_enabled: self.update_pxe_enabled,
+            cpu_capabilities,
+            pci_device_alias,
+            physical_network_cidr_map,
+            extra_hardware_strict: self.extra_hardware_strict,
+            disk_partitioning_spacing: self.disk_partitioning_spacing,
+            known_accelerators,
+        };
         cfg.validate().map_err(|e| format!("[inspector] hooks: {e}"))?;
         Ok(cfg)
     }
@@ -359,9 +442,86 @@ mod tests {
         assert_eq!(h.add_ports, ferric_core::inspection::AddPorts::All);
         assert_eq!(h.hooks, ["ramdisk-error", "validate-interfaces", "ports", "architecture"]);
         let bad = Config::load(None, vec![("FERRIC_INSPECTOR__HOOKS".into(), "ports,bogus".into())]).unwrap();
-        assert!(bad.conductor_config().unwrap_err().contains("bogus"));
+        assert_eq!(
+            bad.conductor_config().unwrap_err(),
+            "[inspector] hooks: The following hook(s) are missing or failed to load: bogus"
+        );
         let bad = Config::load(None, vec![("FERRIC_INSPECTOR__KEEP_PORTS".into(), "some".into())]).unwrap();
         assert!(bad.conductor_config().is_err());
+    }
+
+    fn inspector(toml_text: &str) -> Result<ferric_core::inspection::HookConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(&p, toml_text).unwrap();
+        Config::load(Some(&p), vec![])?.inspector.hook_config()
+    }
+
+    #[test]
+    fn every_hook_option_of_ironic() {
+        let dir = tempfile::tempdir().unwrap();
+        let acc = dir.path().join("accelerators.yaml");
+        std::fs::write(&acc, "pci_devices:\n  - vendor_id: \"8086\"\n    device_id: \"0b25\"\n    type: QAT\n    device_info: Intel QAT\n").unwrap();
+        let h = inspector(&format!(
+            r#"[inspector]
+hooks = "$default_hooks,cpus,memory,root-device,boot-mode,cpu-capabilities,pci-devices,accelerators,parse-lldp,local-link-connection,physical-network,raid-device,extra-hardware"
+cpu_capabilities = "vmx:cpu_vt,avx512f:cpu_avx512"
+pci_device_alias = ['{{"vendor_id": "10de", "product_id": "1eb8", "name": "t4"}}']
+physical_network_cidr_map = ["10.10.10.0/24:physnet_a", "2001:db8::/64:physnet_b"]
+extra_hardware_strict = true
+disk_partitioning_spacing = false
+known_accelerators = "{}"
+"#,
+            acc.display()
+        ))
+        .unwrap();
+        assert_eq!(h.hooks.len(), 16);
+        assert_eq!(h.hooks[..4], ["ramdisk-error", "validate-interfaces", "ports", "architecture"]);
+        assert_eq!(h.cpu_capabilities, [("vmx".to_string(), "cpu_vt".to_string()), ("avx512f".into(), "cpu_avx512".into())]);
+        assert_eq!(h.pci_device_alias[0].name, serde_json::json!("t4"));
+        assert_eq!(h.physical_network_cidr_map[1].1, "physnet_b");
+        assert!(h.extra_hardware_strict && !h.disk_partitioning_spacing);
+        assert_eq!(h.known_accelerators.len(), 1);
+        assert_eq!(h.known_accelerators[0]["type"], "QAT");
+        // Defaults are Ironic's.
+        let d = inspector("").unwrap();
+        assert_eq!(d.cpu_capabilities.len(), 6);
+        assert_eq!(d.known_accelerators.len(), 6);
+        assert!(d.disk_partitioning_spacing && !d.extra_hardware_strict && d.update_pxe_enabled);
+        // Environment variables: one string for the list options.
+        let env = vec![
+            ("FERRIC_INSPECTOR__PHYSICAL_NETWORK_CIDR_MAP".to_string(), "10.0.0.0/8:a, 192.168.0.0/16:b".to_string()),
+            ("FERRIC_INSPECTOR__PCI_DEVICE_ALIAS".to_string(), r#"[{"vendor_id": "1", "product_id": "2", "name": "x"}, {"vendor_id": "3", "product_id": "4", "name": "y"}]"#.to_string()),
+            ("FERRIC_INSPECTOR__HOOKS".to_string(), "cpus,$default_hooks".to_string()),
+        ];
+        let h = Config::load(None, env).unwrap().inspector.hook_config().unwrap();
+        assert_eq!(h.physical_network_cidr_map.len(), 2);
+        assert_eq!(h.pci_device_alias.len(), 2);
+        assert_eq!(h.hooks[0], "cpus");
+    }
+
+    #[test]
+    fn bad_hook_options_are_refused() {
+        let err = |t: &str| inspector(&format!("[inspector]\n{t}\n")).unwrap_err();
+        assert!(err(r#"hooks = "ports,ramdisk-error""#).contains("Hook ports requires these missing hooks to be enabled before it: validate-interfaces"));
+        assert!(err(r#"hooks = "local-link-connection""#).contains("dependency problems"));
+        assert!(err(r#"cpu_capabilities = "vmx""#).starts_with("[inspector] cpu_capabilities:"));
+        assert!(err(r#"pci_device_alias = ['{"vendor_id": "1"}']"#).starts_with("[inspector] pci_device_alias:"));
+        assert!(err(r#"pci_device_alias = ["not json"]"#).starts_with("[inspector] pci_device_alias:"));
+        assert_eq!(
+            err(r#"physical_network_cidr_map = ["10.10.10.1/24:a"]"#),
+            "[inspector] physical_network_cidr_map: 10.10.10.1/24 has host bits set"
+        );
+        assert!(err(r#"physical_network_cidr_map = "10.10.10.0/24""#).starts_with("[inspector] physical_network_cidr_map:"));
+        assert!(err(r#"known_accelerators = "/nonexistent/acc.yaml""#).contains("cannot read"));
+        assert!(err("extra_hardware_strict = \"yes\"").contains("extra_hardware_strict"));
+        assert!(err("disk_partitioning_spacing = 1").contains("disk_partitioning_spacing"));
+        let dir = tempfile::tempdir().unwrap();
+        let acc = dir.path().join("a.yaml");
+        std::fs::write(&acc, "pci_devices:\n  - vendor_id: \"10de\"\n").unwrap();
+        assert!(err(&format!("known_accelerators = \"{}\"", acc.display())).contains("missing vendor_id or device_id"));
+        std::fs::write(&acc, "pci_devices: [unclosed").unwrap();
+        assert!(err(&format!("known_accelerators = \"{}\"", acc.display())).contains("is not YAML"));
     }
 
     #[test]
