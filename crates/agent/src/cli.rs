@@ -62,6 +62,14 @@ pub enum AgentCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Copy the files the collectors read (from `--root`, `/` by default) into a fixture tree:
+    /// a directory, or a tar archive when OUT ends in `.tar` or is `-` (standard output).
+    /// `ferric agent --root DIR inventory` reads it back; attach it to a bug report.
+    Capture {
+        /// Where to write: a new directory, `FILE.tar`, or `-`.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// The hardware side as the protocol side consumes it.
@@ -134,6 +142,29 @@ pub async fn main(args: AgentArgs) -> Result<(), String> {
                 c.inventory
             };
             println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Some(AgentCmd::Capture { out }) => {
+            use hardware::capture;
+            let sum = if out == Path::new("-") {
+                let stdout = std::io::stdout();
+                let mut w = std::io::BufWriter::new(stdout.lock());
+                capture::capture_to_tar(&root, &mut w)
+            } else if out.extension().is_some_and(|e| e == "tar") {
+                std::fs::File::create(out).and_then(|f| capture::capture_to_tar(&root, &mut std::io::BufWriter::new(f)))
+            } else {
+                capture::capture_to_dir(&root, out)
+            }
+            .map_err(|e| format!("capture into {}: {e}", out.display()))?;
+            eprintln!(
+                "captured {} files ({} bytes), {} links, {} directories from {} into {}",
+                sum.files,
+                sum.bytes,
+                sum.links,
+                sum.dirs,
+                root.display(),
+                out.display()
+            );
             Ok(())
         }
         None => {
