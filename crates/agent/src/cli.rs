@@ -39,6 +39,15 @@ pub struct AgentArgs {
     pub listen_port: Option<u16>,
     #[arg(long = "ipa-insecure")]
     pub insecure: Option<bool>,
+    /// PEM CA certificates to verify HTTPS servers with, besides the system's (IPA's `cafile`).
+    #[arg(long)]
+    pub cafile: Option<PathBuf>,
+    /// A PEM client certificate for HTTPS, with --keyfile (IPA's `certfile`).
+    #[arg(long, requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+    /// The client certificate's PEM private key (IPA's `keyfile`).
+    #[arg(long, requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
     /// Seconds to keep trying lookup.
     #[arg(long = "ipa-lookup-timeout")]
     pub lookup_timeout: Option<u64>,
@@ -169,7 +178,10 @@ pub async fn main(args: AgentArgs) -> Result<(), String> {
         }
         None => {
             let p = params(&args)?;
-            let config = Config::from_params(&p).map_err(|e| e.to_string())?;
+            let mut config = Config::from_params(&p).map_err(|e| e.to_string())?;
+            config.cafile = args.cafile.clone();
+            config.certfile = args.certfile.clone();
+            config.keyfile = args.keyfile.clone();
             init_logging(config.debug.unwrap_or(false));
             tracing::info!(api = ?config.api_urls, callback = ?config.inspection_callback_urls, "ferric agent starting");
             crate::run::run(config, inventory_source(root), Arc::new(crate::system::LinuxSystem)).await.map_err(|e| e.to_string())
