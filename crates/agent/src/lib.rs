@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod disk;
+pub mod erase;
 pub mod hardware;
 pub mod inventory;
 pub mod run;
