@@ -90,10 +90,13 @@ pub fn inventory_source(root: PathBuf) -> InventorySource {
     })
 }
 
-/// The IPA parameters: the kernel command line, then the flags.
+/// The IPA parameters: the kernel command line, the virtual media's `parameters.txt` when
+/// booted from virtual media, then the flags.
 pub fn params(args: &AgentArgs) -> Result<BTreeMap<String, String>, String> {
     let cmdline = std::fs::read_to_string(&args.cmdline).unwrap_or_default();
     let mut p = parse_kernel_params(&cmdline);
+    // boot_method=vmedia: parameters.txt on the virtual media device wins over the command line.
+    crate::vmedia::merge_vmedia_params(&mut p, &crate::tools::HostTools, &args.root);
     let mut set = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             p.insert(k.to_string(), v);

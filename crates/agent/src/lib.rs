@@ -17,3 +17,5 @@ pub mod hardware;
 pub mod inventory;
 pub mod run;
 pub mod system;
+pub mod tools;
+pub mod vmedia;

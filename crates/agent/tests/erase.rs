@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Mutex;
 
-use ferric_agent::erase::{ata_erase, nvme_erase, secure_erase, ToolError, Tools};
+use ferric_agent::erase::{ata_erase, nvme_erase, secure_erase};
+use ferric_agent::tools::{ToolError, Tools};
 use ferric_agent::system::SecureEraseKind;
 
 fn fixture(name: &str) -> String {
