@@ -583,7 +583,7 @@ mod tests {
         assert_eq!(out.len(), 512 + 512 + 512 + 512 + 512);
         assert_eq!(&out[..4], b"sys/");
         assert_eq!(out[512 + 156], b'L');
-        assert_eq!(&out[1024..1024 + long.len() - 1], long[1..].as_bytes());
+        assert_eq!(&out[1024..1024 + long.len() - 1], &long.as_bytes()[1..]);
         assert_eq!(out[1536 + 156], b'0');
     }
 }
