@@ -19,12 +19,14 @@ trap cleanup EXIT
 bash "$HERE/setup.sh" >/dev/null
 rustup target list --installed | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl >/dev/null
 (cd "$REPO" && cargo build --release --target x86_64-unknown-linux-musl -p ferric-agent --bin ferric-agent 2>&1 | tail -1)
-AGENT="$REPO/target/x86_64-unknown-linux-musl/release/ferric-agent"
+AGENT="${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-linux-musl/release/ferric-agent"
 bash "$REPO/lab/ramdisk/build.sh" "$AGENT" "$WORK/rd" >/dev/null
 
 MAC=52:54:00:e2:e0:01
+MAC2=52:54:00:e2:e0:02
 SERIAL="FERRIC-E2E-$(date +%s)"
 DISK_SERIAL=DISK-E2E-01
+DISK2_SERIAL=DISK-E2E-02
 MEM_MB=768
 H=(-H "X-OpenStack-Ironic-API-Version: latest" -H "Content-Type: application/json")
 api() { curl -sS --max-time 10 "${H[@]}" "$@"; }
@@ -37,13 +39,17 @@ api -X PUT "$URL/v1/nodes/$NODE/states/provision" -d '{"target":"manage"}' >/dev
 api -X PUT "$URL/v1/nodes/$NODE/states/provision" -d '{"target":"inspect"}' >/dev/null; wait_state "inspect wait" 30
 
 qemu-img create -f qcow2 "$WORK/disk.qcow2" 2G >/dev/null
+qemu-img create -f qcow2 "$WORK/disk2.qcow2" 5G >/dev/null
 start=$(date +%s)
 timeout 300 qemu-system-x86_64 -accel tcg -m "$MEM_MB" -smp 1 -nographic -no-reboot \
   -kernel "$WORK/rd/vmlinuz" -initrd "$WORK/rd/initramfs.gz" \
   -append "console=ttyS0 panic=-1 ipa-api-url=http://10.0.2.2:$PORT ipa-inspection-collectors=default BOOTIF=01-${MAC//:/-}" \
   -smbios "type=1,manufacturer=Ferric,product=E2E-Server,serial=$SERIAL" \
   -drive "file=$WORK/disk.qcow2,if=none,id=d0" -device "virtio-blk-pci,drive=d0,serial=$DISK_SERIAL" \
-  -netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$MAC" > "$WORK/console.log" 2>&1 &
+  -device ahci,id=ahci0 -drive "file=$WORK/disk2.qcow2,if=none,id=d1" \
+  -device "ide-hd,bus=ahci0.0,drive=d1,serial=$DISK2_SERIAL,model=FERRIC E2E SATA,rotation_rate=1" \
+  -netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$MAC" \
+  -netdev user,id=n1,restrict=on,ipv6=off,net=10.0.3.0/24 -device "e1000,netdev=n1,mac=$MAC2" > "$WORK/console.log" 2>&1 &
 QEMU_PID=$!
 ok=0; wait_state manageable 240 && ok=1
 took=$(( $(date +%s) - start ))
@@ -53,10 +59,12 @@ if [ "$ok" != 1 ]; then
 fi
 api -H "X-OpenStack-Ironic-API-Version: 1.84" "$URL/v1/nodes/$NODE/inventory" > "$WORK/inv.json"
 api "$URL/v1/nodes/$NODE" > "$WORK/node.json"
-python3 - "$WORK/inv.json" "$WORK/node.json" "$SERIAL" "$DISK_SERIAL" "$MAC" "$MEM_MB" "$took" <<'PY'
+python3 - "$WORK/inv.json" "$WORK/node.json" "$SERIAL" "$DISK_SERIAL" "$MAC" "$MEM_MB" "$took" "$DISK2_SERIAL" "$MAC2" <<'PY'
 import json, sys
 inv = json.load(open(sys.argv[1]))["inventory"]; node = json.load(open(sys.argv[2]))
 serial, disk_serial, mac, mem_mb, took = sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7]
+disk2_serial, mac2 = sys.argv[8], sys.argv[9]
+nics = {i["mac_address"]: i for i in inv["interfaces"]}
 checks = [
     ("node manageable", node["provision_state"] == "manageable", node["provision_state"]),
     ("node powered off", node["power_state"] == "power off", node["power_state"]),
@@ -65,8 +73,10 @@ checks = [
     ("SMBIOS manufacturer/product", (inv["system_vendor"]["manufacturer"], inv["system_vendor"]["product_name"]) == ("Ferric", "E2E-Server"), inv["system_vendor"]),
     ("CPU count", inv["cpu"]["count"] == 1, inv["cpu"]["count"]),
     ("memory physical_mb", inv["memory"]["physical_mb"] == mem_mb, inv["memory"]),
-    ("disk size and serial", [(d["name"], d["size"], d["serial"]) for d in inv["disks"]] == [("/dev/vda", 2 * 1024**3, disk_serial)], inv["disks"]),
-    ("NIC MAC", [i["mac_address"] for i in inv["interfaces"]] == [mac], inv["interfaces"]),
+    ("disks: size, serial, model, rotational", [(d["name"], d["size"], d["serial"], d["model"], d["rotational"]) for d in inv["disks"]]
+        == [("/dev/sda", 5 * 1024**3, disk2_serial, "FERRIC E2E SATA", False), ("/dev/vda", 2 * 1024**3, disk_serial, None, True)], inv["disks"]),
+    ("NICs: MACs and drivers", sorted((m, i["driver"]) for m, i in nics.items()) == [(mac, "virtio_net"), (mac2, "e1000")], inv["interfaces"]),
+    ("second NIC's DHCP address", nics.get(mac2, {}).get("ipv4_address") == "10.0.3.15", nics.get(mac2)),
     ("PXE interface", inv["boot"]["pxe_interface"].replace("01-", "", 1).replace("-", ":") == mac, inv["boot"]),
 ]
 failed = 0

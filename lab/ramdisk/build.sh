@@ -46,8 +46,11 @@ KVER="$(ls "$KDIR/lib/modules" | head -1)"
 # The package ships no modules.dep (depmod runs at install time): make one for modprobe -d.
 [ -f "$KDIR/lib/modules/$KVER/modules.dep" ] || depmod -b "$KDIR" "$KVER"
 
-# Modules the lab's VMs and common servers need (NICs, disks, ACPI power button).
-MODULES=(e1000 e1000e virtio_net virtio_pci virtio_blk virtio_scsi ata_piix ahci sd_mod sr_mod
+# Modules the lab's VMs and common servers need (NICs, disks, ACPI power button), loaded in this
+# order by /init. sd_mod first: each disk controller's disks then get their sdX names while its
+# module loads (module init waits for its asynchronous probes), so the names follow this order
+# instead of a race between controllers.
+MODULES=(sd_mod e1000 e1000e virtio_net virtio_pci virtio_blk virtio_scsi ata_piix ahci sr_mod
          nvme button evdev af_packet)
 ROOT="$(mktemp -d)"
 trap 'rm -rf "$ROOT"' EXIT
@@ -94,6 +97,19 @@ for dev in /sys/class/net/*; do
 done
 wait
 hostname ferric-ramdisk
+# `ferric.capture=/dev/ttyS1` (lab/qemu/capture_fixture.sh): capture the hardware tree the
+# collectors read, write it there as base64 of a tar.gz between marker lines, power off.
+cap="$(sed -n 's/.*ferric\.capture=\([^ ]*\).*/\1/p' /proc/cmdline)"
+if [ -n "$cap" ]; then
+  echo "ferric ramdisk: capturing the hardware tree to $cap"
+  /bin/ferric agent capture --out /tmp/capture.tar
+  stty -F "$cap" raw -echo 2>/dev/null
+  { echo "FERRIC-CAPTURE-BEGIN"; gzip -9 -c /tmp/capture.tar | base64; echo "FERRIC-CAPTURE-END"; } > "$cap"
+  sync
+  echo "ferric ramdisk: capture written; powering off"
+  poweroff -f
+  while true; do sleep 60; done
+fi
 echo "ferric ramdisk: starting the agent"
 while true; do
   /bin/ferric agent --cmdline /proc/cmdline

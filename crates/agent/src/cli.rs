@@ -39,6 +39,15 @@ pub struct AgentArgs {
     pub listen_port: Option<u16>,
     #[arg(long = "ipa-insecure")]
     pub insecure: Option<bool>,
+    /// PEM CA certificates to verify HTTPS servers with, besides the system's (IPA's `cafile`).
+    #[arg(long)]
+    pub cafile: Option<PathBuf>,
+    /// A PEM client certificate for HTTPS, with --keyfile (IPA's `certfile`).
+    #[arg(long, requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+    /// The client certificate's PEM private key (IPA's `keyfile`).
+    #[arg(long, requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
     /// Seconds to keep trying lookup.
     #[arg(long = "ipa-lookup-timeout")]
     pub lookup_timeout: Option<u64>,
@@ -62,6 +71,14 @@ pub enum AgentCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Copy the files the collectors read (from `--root`, `/` by default) into a fixture tree:
+    /// a directory, or a tar archive when OUT ends in `.tar` or is `-` (standard output).
+    /// `ferric agent --root DIR inventory` reads it back; attach it to a bug report.
+    Capture {
+        /// Where to write: a new directory, `FILE.tar`, or `-`.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// The hardware side as the protocol side consumes it.
@@ -73,10 +90,13 @@ pub fn inventory_source(root: PathBuf) -> InventorySource {
     })
 }
 
-/// The IPA parameters: the kernel command line, then the flags.
+/// The IPA parameters: the kernel command line, the virtual media's `parameters.txt` when
+/// booted from virtual media, then the flags.
 pub fn params(args: &AgentArgs) -> Result<BTreeMap<String, String>, String> {
     let cmdline = std::fs::read_to_string(&args.cmdline).unwrap_or_default();
     let mut p = parse_kernel_params(&cmdline);
+    // boot_method=vmedia: parameters.txt on the virtual media device wins over the command line.
+    crate::vmedia::merge_vmedia_params(&mut p, &crate::tools::HostTools, &args.root);
     let mut set = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             p.insert(k.to_string(), v);
@@ -136,9 +156,35 @@ pub async fn main(args: AgentArgs) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
             Ok(())
         }
+        Some(AgentCmd::Capture { out }) => {
+            use hardware::capture;
+            let sum = if out == Path::new("-") {
+                let stdout = std::io::stdout();
+                let mut w = std::io::BufWriter::new(stdout.lock());
+                capture::capture_to_tar(&root, &mut w)
+            } else if out.extension().is_some_and(|e| e == "tar") {
+                std::fs::File::create(out).and_then(|f| capture::capture_to_tar(&root, &mut std::io::BufWriter::new(f)))
+            } else {
+                capture::capture_to_dir(&root, out)
+            }
+            .map_err(|e| format!("capture into {}: {e}", out.display()))?;
+            eprintln!(
+                "captured {} files ({} bytes), {} links, {} directories from {} into {}",
+                sum.files,
+                sum.bytes,
+                sum.links,
+                sum.dirs,
+                root.display(),
+                out.display()
+            );
+            Ok(())
+        }
         None => {
             let p = params(&args)?;
-            let config = Config::from_params(&p).map_err(|e| e.to_string())?;
+            let mut config = Config::from_params(&p).map_err(|e| e.to_string())?;
+            config.cafile = args.cafile.clone();
+            config.certfile = args.certfile.clone();
+            config.keyfile = args.keyfile.clone();
             init_logging(config.debug.unwrap_or(false));
             tracing::info!(api = ?config.api_urls, callback = ?config.inspection_callback_urls, "ferric agent starting");
             crate::run::run(config, inventory_source(root), Arc::new(crate::system::LinuxSystem)).await.map_err(|e| e.to_string())

@@ -60,6 +60,11 @@ pub struct ClientOptions {
     pub http_request_timeout: Duration,
     pub insecure: bool,
     pub agent_version: String,
+    /// Extra CA certificates (PEM) for HTTPS (IPA's `cafile`).
+    pub cafile: Option<std::path::PathBuf>,
+    /// A client certificate and key (PEM) for HTTPS (IPA's `certfile`, `keyfile`).
+    pub certfile: Option<std::path::PathBuf>,
+    pub keyfile: Option<std::path::PathBuf>,
 }
 
 impl ClientOptions {
@@ -71,6 +76,9 @@ impl ClientOptions {
             http_request_timeout: c.http_request_timeout,
             insecure: c.insecure,
             agent_version: c.agent_version.clone(),
+            cafile: c.cafile.clone(),
+            certfile: c.certfile.clone(),
+            keyfile: c.keyfile.clone(),
         }
     }
 }
@@ -150,6 +158,62 @@ fn version_string(v: (u32, u32)) -> String {
     format!("{}.{}", v.0, v.1)
 }
 
+/// The HTTP(S) client IPA's `get_requests_verify`/`get_ssl_client_options` amount to: TLS by
+/// rustls (ring); the server's certificate is verified against the system's CA certificates
+/// plus `cafile`, unless `insecure`; `certfile`+`keyfile` give a client certificate.
+pub fn http_client(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    let read = |what: &str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ClientError::Config(format!("{what} {}: {e}", p.display())))
+    };
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(opts.http_request_timeout)
+        .read_timeout(opts.http_request_timeout)
+        // Two idle connections, like IPA's session pool.
+        .pool_max_idle_per_host(2)
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(opts.insecure);
+    if let Some(ca) = &opts.cafile {
+        let pem = read("cafile", ca)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| ClientError::Config(format!("cafile {}: {e}", ca.display())))?;
+        if certs.is_empty() {
+            return Err(ClientError::Config(format!("cafile {}: no PEM certificate in it", ca.display())));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    match (&opts.certfile, &opts.keyfile) {
+        (Some(cert), Some(key)) => {
+            let mut pem = read("certfile", cert)?;
+            pem.push(b'\n');
+            pem.extend(read("keyfile", key)?);
+            let id = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| ClientError::Config(format!("certfile/keyfile: {e}")))?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => return Err(ClientError::Config("certfile and keyfile must be given together".into())),
+    }
+    b.build().map_err(|e| ClientError::Config(e.to_string()))
+}
+
+/// An error with its causes (`error sending request ...: client error (Connect): invalid peer
+/// certificate: UnknownIssuer`): reqwest's own message alone does not say what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// The IPA protocol client for one agent.
 pub struct IronicClient {
     http: reqwest::Client,
@@ -164,19 +228,7 @@ pub struct IronicClient {
 
 impl IronicClient {
     pub fn new(opts: ClientOptions, clock: Arc<dyn Clock>) -> Result<Self, ClientError> {
-        if opts.api_urls.iter().any(|u| u.starts_with("https://")) {
-            return Err(ClientError::Config(
-                "https API URLs need TLS support, which this build of the agent does not include"
-                    .into(),
-            ));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(opts.http_request_timeout)
-            .read_timeout(opts.http_request_timeout)
-            // Two idle connections, like IPA's session pool.
-            .pool_max_idle_per_host(2)
-            .build()
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let http = http_client(&opts)?;
         let urls = opts
             .api_urls
             .iter()
@@ -259,6 +311,7 @@ impl IronicClient {
                     return Ok((status, text));
                 }
                 Err(e) => {
+                    let e = error_chain(&e);
                     tracing::warn!(url = %url, error = %e, "connection error when accessing the Bare Metal API");
                     last = format!("{url}: {e}");
                 }
@@ -472,9 +525,6 @@ impl IronicClient {
                 "no inspection call-back URL is configured".into(),
             ));
         }
-        if urls.iter().any(|u| u.starts_with("https://")) {
-            return Err(ClientError::Config("https call-back URLs need TLS support, which this build of the agent does not include".into()));
-        }
         let body = data.to_string();
         let mut attempt = 1u32;
         loop {
@@ -524,6 +574,7 @@ impl IronicClient {
                     return Ok((status, text));
                 }
                 Err(e) => {
+                    let e = error_chain(&e);
                     tracing::warn!(url = %url, error = %e, "connection error when posting inspection data");
                     last = format!("{url}: {e}");
                 }

@@ -61,6 +61,13 @@ pub struct Config {
     pub advertise_protocol: String,
     /// `ipa-insecure`: do not verify HTTPS certificates.
     pub insecure: bool,
+    /// IPA's `cafile` option (not a kernel parameter; `--cafile`): PEM CA certificates to
+    /// verify HTTPS servers with, in addition to the system's (`/etc/ssl/certs`, `SSL_CERT_FILE`).
+    pub cafile: Option<std::path::PathBuf>,
+    /// IPA's `certfile` and `keyfile` (`--certfile`, `--keyfile`): a PEM client certificate
+    /// and its key, presented to HTTPS servers; both or neither.
+    pub certfile: Option<std::path::PathBuf>,
+    pub keyfile: Option<std::path::PathBuf>,
     /// `ipa-lookup-timeout` (600 s).
     pub lookup_timeout: Duration,
     /// `ipa-lookup-interval` (1 s): the floor of the random exponential lookup backoff.
@@ -94,6 +101,9 @@ impl Default for Config {
             advertise_port: 9999,
             advertise_protocol: "http".into(),
             insecure: false,
+            cafile: None,
+            certfile: None,
+            keyfile: None,
             lookup_timeout: Duration::from_secs(600),
             lookup_interval: Duration::from_secs(1),
             collect_lldp: false,

@@ -18,9 +18,9 @@ pub struct DeviceFlags {
 /// How a device can be erased in firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecureEraseKind {
-    /// NVMe format with secure erase settings (crypto erase when supported).
+    /// NVMe format with secure erase settings (crypto erase when supported): [`crate::erase::nvme_erase`].
     Nvme,
-    /// ATA security erase.
+    /// ATA security erase (enhanced when supported): [`crate::erase::ata_erase`].
     Ata,
 }
 
@@ -84,10 +84,6 @@ impl LinuxSystem {
     }
 }
 
-/// NVMe `id-ctrl` flags IPA checks: OACS bit 1 (format supported), FNA bit 2 (crypto erase).
-const NVME_FORMAT_SUPPORTED: u64 = 0b10;
-const NVME_CRYPTO_FORMAT_SUPPORTED: u64 = 0b100;
-
 impl System for LinuxSystem {
     fn power_off(&self) -> Result<(), String> {
         self.shutdown("poweroff", "o")
@@ -108,45 +104,7 @@ impl System for LinuxSystem {
     }
 
     fn secure_erase(&self, device: &BlockDevice, kind: SecureEraseKind) -> Result<bool, String> {
-        match kind {
-            // As IPA's `_nvme_erase`, through nvme-cli.
-            SecureEraseKind::Nvme => {
-                let (out, _) =
-                    run("nvme", &["id-ctrl", &device.name, "-o", "json"]).map_err(|e| {
-                        format!(
-                            "Failed to fetch NVMe capabilities for device {}: {e}",
-                            device.name
-                        )
-                    })?;
-                let info: serde_json::Value = serde_json::from_str(&out)
-                    .map_err(|e| format!("nvme id-ctrl output is not JSON: {e}"))?;
-                let oacs = info
-                    .get("oacs")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
-                let fna = info
-                    .get("fna")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
-                if oacs & NVME_FORMAT_SUPPORTED == 0 {
-                    return Err(format!(
-                        "nvme-cli did not return any supported format modes for device: {}",
-                        device.name
-                    ));
-                }
-                let mode = if fna & NVME_CRYPTO_FORMAT_SUPPORTED != 0 {
-                    "2"
-                } else {
-                    "1"
-                };
-                run("nvme", &["format", &device.name, "-s", mode, "-f"])
-                    .map_err(|e| format!("Failed to nvme format device {}: {e}", device.name))?;
-                Ok(true)
-            }
-            // ATA security erase is not implemented: the device is overwritten instead, which
-            // IPA also does when the drive does not offer security erase.
-            SecureEraseKind::Ata => Ok(false),
-        }
+        crate::erase::secure_erase(&crate::erase::HostTools, &device.name, kind)
     }
 
     fn device_flags(&self, device: &BlockDevice) -> DeviceFlags {

@@ -1,5 +1,7 @@
 //! The hardware collectors against fixture trees:
-//! 1. `fixtures/this-machine`: a capture of the project's machine kind (`fixtures/capture.py`),
+//! 1. `fixtures/this-machine`: a capture of the project's machine kind (`ferric agent capture`,
+//!    `fixtures/capture.py`), and `fixtures/qemu-vm`: a QEMU VM with a known identity, three
+//!    disks and three NICs (`lab/qemu/capture_fixture.sh`),
 //! 2. a synthetic server (several disks, NICs, DIMMs, UEFI) built here,
 //! 3. a hostile tree (loops, FIFOs, garbage, a 100 MB file) that must give warnings, not panics,
 //!
@@ -201,6 +203,103 @@ fn this_machine_fixture() {
     assert_eq!(names, ["proc/cmdline"]);
     assert!(String::from_utf8_lossy(&logs[0].1).contains("console=ttyS0"));
     assert_eq!(c.warnings.len(), 3, "{:#?}", c.warnings);
+}
+
+// ------------------------------------------------------------------------------------------
+// 1b. A QEMU VM with a known identity, captured by `lab/qemu/capture_fixture.sh`: the VM's
+// definition there is what is asserted here (SMBIOS types 0-3, 3 CPUs, 1536 MiB, virtio-blk +
+// scsi-hd on virtio-scsi + SATA on AHCI, virtio-net + e1000 + e1000e).
+
+#[test]
+fn qemu_vm_fixture() {
+    let root = fixtures().join("qemu-vm");
+    let c = collect(&root, &["default", "pci-devices", "dmi-decode", "numa-topology"]);
+    assert_eq!(c.warnings, Vec::<String>::new());
+    let inv = &c.inventory;
+    let cpu = &inv["cpu"];
+    assert_eq!(cpu["model_name"], "QEMU Virtual CPU version 2.5+");
+    assert_eq!((&cpu["count"], &cpu["socket_count"], &cpu["architecture"]), (&json!(3), &json!(1), &json!("x86_64")));
+    // TSC calibration differs per boot: the value is /proc/cpuinfo's, whatever this capture had.
+    let mhz = std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap();
+    let mhz = mhz.lines().find(|l| l.starts_with("cpu MHz")).unwrap().split(':').nth(1).unwrap().trim().to_string();
+    assert_eq!(cpu["frequency"], json!(mhz));
+    let flags = cpu["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 37);
+    assert_eq!((flags[0].as_str(), flags[36].as_str()), (Some("fpu"), Some("vmmcall")));
+    // -m 1536: one 1536 MB DIMM in SMBIOS type 17; MemTotal 1497780 kB.
+    assert_eq!(inv["memory"], json!({"total": 1497780u64 * 1024, "physical_mb": 1536}));
+    let disk = |name: &str, model: Value, vendor: &str, size: u64, rot: bool, serial: &str, wwn: Value, hctl: Value, pbs: u32, tran: Value| {
+        json!({"name": name, "model": model, "size": size, "rotational": rot, "wwn": wwn.clone(), "serial": serial,
+               "vendor": vendor, "wwn_with_extension": wwn, "wwn_vendor_extension": null, "hctl": hctl, "by_path": null,
+               "logical_sectors": 512, "physical_sectors": pbs, "tran": tran})
+    };
+    assert_eq!(
+        inv["disks"],
+        json!([
+            // scsi-hd on virtio-scsi, serial= and wwn=, rotation_rate=7200.
+            disk("/dev/sda", json!("QEMU HARDDISK"), "QEMU", 6 << 30, true, "FERRIC-SCSI-0002", json!("0x5000c500a1b2c3d4"), json!("0:0:0:0"), 512, Value::Null),
+            // ide-hd on AHCI: the serial from vpd_pg80, model=, rotation_rate=1 (an SSD), tran sata.
+            disk("/dev/sdb", json!("FERRIC SATA SSD"), "ATA", 3 << 30, false, "FERRIC-SATA-0003", Value::Null, json!("3:0:0:0"), 512, json!("sata")),
+            // virtio-blk: serial=, physical_block_size=4096; the vendor is the virtio PCI vendor.
+            disk("/dev/vda", Value::Null, "0x1af4", 2 << 30, true, "FERRIC-VBLK-0001", Value::Null, Value::Null, 4096, Value::Null),
+        ])
+    );
+    let nic = |name: &str, mac: &str, ip: &str, vendor: &str, product: &str, pci: &str, driver: &str, speed: Value| {
+        json!({"name": name, "mac_address": mac, "ipv4_address": ip, "ipv6_address": null, "has_carrier": true, "lldp": null,
+               "vendor": vendor, "product": product, "client_id": null, "biosdevname": null, "speed_mbps": speed,
+               "pci_address": pci, "driver": driver})
+    };
+    // Each NIC on its own slirp network (DHCP: .15); named in module load order.
+    assert_eq!(
+        inv["interfaces"],
+        json!([
+            nic("eth0", "52:54:00:f0:00:02", "10.0.3.15", "0x8086", "0x100e", "0000:00:07.0", "e1000", json!(1000)),
+            nic("eth1", "52:54:00:f0:00:03", "10.0.4.15", "0x8086", "0x10d3", "0000:00:08.0", "e1000e", json!(1000)),
+            nic("eth2", "52:54:00:f0:00:01", "10.0.2.15", "0x1af4", "0x0001", "virtio2", "virtio_net", Value::Null),
+        ])
+    );
+    assert_eq!(
+        inv["system_vendor"],
+        json!({"product_name": "FX-3000 (FX3K-SKU-7)", "serial_number": "FX3K-0042", "manufacturer": "Ferric Labs",
+               "firmware": {"vendor": "Ferric Firmware", "version": "FW-1.2.3", "build_date": "03/14/2024"}})
+    );
+    assert_eq!(inv["boot"], json!({"current_boot_mode": "bios", "pxe_interface": "01-52-54-00-f0-00-01"}));
+    assert_eq!(inv["hostname"], "ferric-ramdisk");
+    assert_eq!((&inv["bmc_address"], &inv["bmc_v6address"], &inv["bmc_mac"]), (&Value::Null, &Value::Null, &Value::Null));
+
+    // IPA's root device guess: the smallest disk of 4 GiB or more.
+    assert_eq!(c.plugin_data["root_disk"]["name"], "/dev/sda");
+    assert_eq!(c.plugin_data["boot_interface"], "01-52-54-00-f0-00-01");
+    let pci = c.plugin_data["pci_devices"].as_array().unwrap();
+    let ids: Vec<String> = pci.iter().map(|d| format!("{} {}:{} {}", d["bus"].as_str().unwrap(), d["vendor_id"].as_str().unwrap(), d["product_id"].as_str().unwrap(), d["class"].as_str().unwrap())).collect();
+    assert_eq!(
+        ids,
+        [
+            "0000:00:00.0 8086:1237 060000", "0000:00:01.0 8086:7000 060100", "0000:00:01.1 8086:7010 010180",
+            "0000:00:01.3 8086:7113 068000", "0000:00:02.0 1234:1111 030000",
+            "0000:00:03.0 1af4:1001 010000", // virtio-blk
+            "0000:00:04.0 1af4:1004 010000", // virtio-scsi
+            "0000:00:05.0 8086:2922 010601", // AHCI
+            "0000:00:06.0 1af4:1000 020000", // virtio-net
+            "0000:00:07.0 8086:100e 020000", // e1000
+            "0000:00:08.0 8086:10d3 020000", // e1000e
+        ]
+    );
+    let dmi = &c.plugin_data["dmi"];
+    assert_eq!(dmi["system"]["UUID"], "5d1c0b7e-1c8a-4d7e-9f3a-0e2b6c4d8a10");
+    assert_eq!((&dmi["system"]["Family"], &dmi["system"]["Version"]), (&json!("FX"), &json!("rev-A")));
+    assert_eq!(dmi["bios"]["BIOS Revision"], "1.2");
+    assert_eq!((&dmi["baseboard"]["Product Name"], &dmi["baseboard"]["Serial Number"], &dmi["baseboard"]["Asset Tag"]), (&json!("FX-Board"), &json!("BRD-7788"), &json!("BRD-ASSET")));
+    assert_eq!((&dmi["chassis"]["Serial Number"], &dmi["chassis"]["Asset Tag"]), (&json!("CHS-5566"), &json!("CHS-ASSET")));
+    assert_eq!((&dmi["cpu"][0]["Core Count"], &dmi["cpu"][0]["Thread Count"]), (&json!("3"), &json!("3")));
+    assert_eq!((&dmi["memory"]["devices"][0]["Size"], &dmi["memory"]["devices"][0]["Locator"]), (&json!("1536 MB"), &json!("DIMM 0")));
+    assert_eq!(
+        c.plugin_data["numa_topology"],
+        json!({"ram": [{"numa_node": 0, "size_kb": 1497780}],
+               "cpus": [{"cpu": 0, "numa_node": 0, "thread_siblings": [0]}, {"cpu": 1, "numa_node": 0, "thread_siblings": [1]},
+                        {"cpu": 2, "numa_node": 0, "thread_siblings": [2]}],
+               "nics": [{"name": "eth0", "numa_node": -1}, {"name": "eth1", "numa_node": -1}]})
+    );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 //! in `warnings`. What each field is read from is documented in the submodules.
 
 mod bmc;
+pub mod capture;
 mod cmd;
 mod cpu;
 mod disks;
