@@ -6,6 +6,7 @@
 pub mod fsm;
 pub mod inspection;
 pub mod model;
+pub mod rules;
 pub mod states;
 pub mod validate;
 pub mod version;
