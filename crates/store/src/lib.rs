@@ -18,7 +18,7 @@ mod records;
 mod schema;
 
 pub use db::{Store, StoreConfig};
-pub use records::{AllocationFilter, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
+pub use records::{AllocationFilter, InspectionWrite, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
