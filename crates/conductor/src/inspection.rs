@@ -163,45 +163,91 @@ impl Conductor {
             .await?;
         let outcome = hooks::process(&self.config().inspection, &task.node, &ports, inventory, &mut plugin_data)
             .map_err(ConductorError::Invalid)?;
+        // The ports as the hooks leave them; new ones get their UUIDs now so rules can name them.
+        let mut deleted: Vec<String> = Vec::new();
+        let mut after: Vec<Port> = ports.clone();
+        let mut created: Vec<String> = Vec::new();
         for change in outcome.port_changes {
             match change {
                 PortChange::Create { address, pxe_enabled, extra } => {
                     let port = Port {
                         uuid: uuid::Uuid::new_v4().to_string(),
-                        address: address.clone(),
+                        address,
                         node_uuid: task.node.uuid.clone(),
                         pxe_enabled,
                         extra,
                         created_at: now(),
                         ..Default::default()
                     };
-                    match store.create_port(port).await {
-                        Ok(_) => tracing::info!(node = %task.node.uuid, %address, pxe_enabled, "port created by inspection"),
-                        // Ironic skips a MAC that another node already has.
-                        Err(ferric_store::StoreError::Duplicate { .. }) => {
-                            tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port")
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
+                    created.push(port.uuid.clone());
+                    after.push(port);
                 }
                 PortChange::Delete { uuid, address } => {
-                    store.delete_port(&uuid).await?;
                     tracing::info!(node = %task.node.uuid, %address, "port removed by inspection (keep_ports)");
+                    after.retain(|p| p.uuid != uuid);
+                    deleted.push(uuid);
                 }
                 PortChange::Update { uuid, pxe_enabled, extra } => {
-                    let mut p = store.get_port(&uuid).await?;
-                    p.pxe_enabled = pxe_enabled;
-                    p.extra = extra;
-                    store.save_port(p).await?;
+                    if let Some(p) = after.iter_mut().find(|p| p.uuid == uuid) {
+                        p.pxe_enabled = pxe_enabled;
+                        p.extra = extra;
+                    }
                 }
             }
         }
         task.node.properties = outcome.properties;
+        // Inspection rules, after the hooks and under the same lock (Ironic's apply_rules).
+        let rules = self.inspection_rules().await?;
+        if !rules.is_empty() {
+            let input = ferric_core::rules::Input { node: &task.node, ports: &after, inventory, plugin_data: &plugin_data };
+            let result = ferric_core::rules::apply(&rules, input, self.config().inspection_rules.mask_secrets)
+                .map_err(ConductorError::Invalid)?;
+            crate::rules::emit_logs(&task.node.uuid, &result.logs);
+            self.perform_rule_effects(&task.node.uuid, &result.effects).await?;
+            if !result.applied.is_empty() {
+                tracing::info!(node = %task.node.uuid, rules = ?result.applied, "inspection rules applied");
+            }
+            let history = std::mem::take(&mut task.history);
+            let reservation = task.node.reservation.clone();
+            task.node = result.node;
+            task.node.reservation = reservation;
+            task.history = history;
+            after = result.ports;
+            plugin_data = result.plugin_data;
+        }
+        let create_ports: Vec<Port> = after.iter().filter(|p| created.contains(&p.uuid)).cloned().collect();
+        let save_ports: Vec<Port> =
+            after.iter().filter(|p| !created.contains(&p.uuid) && ports.iter().any(|o| o.uuid == p.uuid && o != *p)).cloned().collect();
         task.node.wipe_token_and_url();
         plugin_data.remove("logs");
-        store.save_inventory(&task.node.uuid, inventory.clone(), Value::Object(plugin_data)).await?;
         task.node.inspection_finished_at = Some(now());
         task.node.inspection_started_at = None;
-        self.fire(task, Event::Done, None)
+        let before = task.node.clone();
+        self.fire(task, Event::Done, None)?;
+        // Node, ports and inspection data in one transaction: all of it or none.
+        let write = ferric_store::InspectionWrite {
+            node: task.node.clone(),
+            owner: self.host().to_string(),
+            history: std::mem::take(&mut task.history),
+            keep_history: self.config().node_history_max_entries,
+            delete_ports: deleted,
+            save_ports,
+            create_ports,
+            inventory: inventory.clone(),
+            plugin_data: Value::Object(plugin_data),
+        };
+        let (node, skipped) = match store.save_inspection(write).await {
+            Ok(r) => r,
+            Err(e) => {
+                task.node = before;
+                return Err(e.into());
+            }
+        };
+        for address in skipped {
+            // Ironic skips a MAC that another node already has.
+            tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port");
+        }
+        task.node = node;
+        Ok(())
     }
 }

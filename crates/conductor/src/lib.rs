@@ -16,6 +16,7 @@ mod allocations;
 mod flows;
 pub mod inspection;
 pub mod periodic;
+pub mod rules;
 mod templates;
 
 use ferric_core::model::history;
@@ -56,6 +57,8 @@ pub struct ConductorConfig {
     pub node_history: bool,
     /// `[conductor]node_history_max_entries`: entries kept per node (the oldest go first).
     pub node_history_max_entries: usize,
+    /// `[inspection_rules]`: masking, built-in rules, the HTTP client for `api-call`.
+    pub inspection_rules: rules::RulesConfig,
 }
 
 impl Default for ConductorConfig {
@@ -79,6 +82,7 @@ impl Default for ConductorConfig {
             power_off_after_inspection: true,
             node_history: true,
             node_history_max_entries: 300,
+            inspection_rules: rules::RulesConfig::default(),
         }
     }
 }
