@@ -156,7 +156,18 @@ impl Conductor {
         Ok(())
     }
 
-    async fn process_inspection(&self, task: &mut Task, inventory: &Value, mut plugin_data: Dict) -> CResult<()> {
+    /// Hooks, then rules, then one atomic write. On failure the node is left as it was before
+    /// processing (neither the hooks' nor the rules' changes are applied).
+    async fn process_inspection(&self, task: &mut Task, inventory: &Value, plugin_data: Dict) -> CResult<()> {
+        let before = task.node.clone();
+        let result = self.process_inspection_inner(task, inventory, plugin_data).await;
+        if result.is_err() {
+            task.node = before;
+        }
+        result
+    }
+
+    async fn process_inspection_inner(&self, task: &mut Task, inventory: &Value, mut plugin_data: Dict) -> CResult<()> {
         let store = self.store();
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
@@ -222,7 +233,6 @@ impl Conductor {
         plugin_data.remove("logs");
         task.node.inspection_finished_at = Some(now());
         task.node.inspection_started_at = None;
-        let before = task.node.clone();
         self.fire(task, Event::Done, None)?;
         // Node, ports and inspection data in one transaction: all of it or none.
         let write = ferric_store::InspectionWrite {
@@ -236,13 +246,7 @@ impl Conductor {
             inventory: inventory.clone(),
             plugin_data: Value::Object(plugin_data),
         };
-        let (node, skipped) = match store.save_inspection(write).await {
-            Ok(r) => r,
-            Err(e) => {
-                task.node = before;
-                return Err(e.into());
-            }
-        };
+        let (node, skipped) = store.save_inspection(write).await?;
         for address in skipped {
             // Ironic skips a MAC that another node already has.
             tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port");
