@@ -12,6 +12,7 @@ mod discovery;
 mod error;
 mod events;
 mod history;
+mod inspection_rules;
 mod inventory;
 mod json_ext;
 mod nodes;
@@ -97,7 +98,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
 
         .merge(history::routes())
         .merge(inventory::routes())
-        .merge(deploy_templates::routes());
+        .merge(deploy_templates::routes())
+        .merge(inspection_rules::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))
