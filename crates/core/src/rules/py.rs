@@ -568,7 +568,7 @@ fn format_spec(v: &Value, spec: &str, masked: bool) -> Result<String, FmtError> 
 fn group(digits: &str) -> String {
     let mut out = String::new();
     for (n, c) in digits.chars().enumerate() {
-        if n > 0 && (digits.len() - n) % 3 == 0 {
+        if n > 0 && (digits.len() - n).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

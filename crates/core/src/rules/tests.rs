@@ -536,7 +536,7 @@ fn legacy_rules_translate_and_run_with_inspector_semantics() {
     assert!(r.legacy);
     // Inspector's data has the processing results at the top and the inventory under it.
     let pd = json!({"memory": {"physical_mb": "16384"}});
-    let o = run_with(&[r.clone()], pd, MaskSecrets::Always).unwrap();
+    let o = run_with(std::slice::from_ref(&r), pd, MaskSecrets::Always).unwrap();
     assert_eq!(o.applied, vec![r.uuid.clone()]);
     assert_eq!(o.node.driver_info["ipmi_address"], "192.0.2.100");
     assert_eq!(o.node.properties["capabilities"], "boot_mode:bios", "inspector replaces a capability");
