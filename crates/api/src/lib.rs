@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod history;
 mod inspector;
+mod inspection_rules;
 mod inventory;
 mod json_ext;
 mod nodes;
@@ -125,7 +126,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(inventory::routes())
         .merge(inventory::history_routes())
         .merge(bulk::routes())
-        .merge(deploy_templates::routes());
+        .merge(deploy_templates::routes())
+        .merge(inspection_rules::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

@@ -292,44 +292,125 @@ impl Conductor {
         Ok(())
     }
 
-    /// Run the hooks over a report and apply the result to the node (properties) and its
-    /// ports; store the processed data with the inspection record (or its error).
+    /// Run the hooks, then the inspection rules, over a report and write the result (node,
+    /// ports, inspection data and this inspection's record) in one transaction. On failure
+    /// nothing of it is applied: the node is as before and the record holds the error.
     async fn process_report(&self, task: &mut Task, record: &str, inventory: Value, mut plugin_data: Dict) -> CResult<()> {
-        let result = self.apply_hooks(task, &inventory, &mut plugin_data).await;
+        let before = task.node.clone();
         let store = self.store();
-        match result {
-            Ok(()) => {
-                task.node.wipe_token_and_url();
-                plugin_data.remove("logs");
-                store.finish_inspection(record, Ok((inventory, Value::Object(plugin_data)))).await?;
-                Ok(())
-            }
+        let processed = match self.process_data(task, &inventory, &mut plugin_data).await {
+            Ok(p) => p,
             Err(e) => {
+                task.node = before;
                 if let Err(se) = store.finish_inspection(record, Err(e.to_string())).await {
                     tracing::error!(node = %task.node.uuid, error = %se, "cannot record the failed inspection");
                 }
-                Err(e)
+                return Err(e);
             }
+        };
+        task.node.wipe_token_and_url();
+        plugin_data.remove("logs");
+        let write = ferric_store::InspectionWrite {
+            node: task.node.clone(),
+            owner: self.host().to_string(),
+            history: std::mem::take(&mut task.history),
+            keep_history: self.config().node_history_max_entries,
+            delete_ports: processed.delete_ports,
+            save_ports: processed.save_ports,
+            create_ports: processed.create_ports,
+            inventory,
+            plugin_data: Value::Object(plugin_data),
+            record: Some(record.to_string()),
+        };
+        let (node, skipped) = store.save_inspection(write).await?;
+        for address in skipped {
+            // Ironic skips a MAC that another node already has.
+            tracing::warn!(node = %task.node.uuid, %address, "inspection found a MAC that is already a port");
         }
+        task.node = node;
+        Ok(())
     }
 
-    async fn apply_hooks(&self, task: &mut Task, inventory: &Value, plugin_data: &mut Dict) -> CResult<()> {
+    /// Hooks, then rules, in memory: the node (in the task) gets its new properties and the
+    /// rules' changes; the port changes come back to be written with it.
+    async fn process_data(&self, task: &mut Task, inventory: &Value, plugin_data: &mut Dict) -> CResult<Processed> {
         let store = self.store();
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
             .await?;
         // raid-device compares with the inventory the previous inspection stored.
         let previous = store.get_inventory(&task.node.uuid).await?.map(|i| i.inventory);
-        let outcome =
-            hooks::process(&self.config().inspection, &task.node, &ports, previous.as_ref(), inventory, plugin_data)
-                .map_err(ConductorError::Invalid)?;
+        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, previous.as_ref(), inventory, plugin_data)
+            .map_err(ConductorError::Invalid)?;
         for w in &outcome.warnings {
             tracing::warn!(node = %task.node.uuid, warning = %w, "inspection hook");
         }
-        apply_port_changes(store, &task.node.uuid, outcome.port_changes).await?;
+        // The ports as the hooks leave them; new ones get their UUIDs now so rules can name them.
+        let mut deleted: Vec<String> = Vec::new();
+        let mut after: Vec<Port> = ports.clone();
+        let mut created: Vec<String> = Vec::new();
+        for change in outcome.port_changes {
+            match change {
+                PortChange::Delete { uuid, address } => {
+                    tracing::info!(node = %task.node.uuid, %address, "port removed by inspection (keep_ports)");
+                    after.retain(|p| p.uuid != uuid);
+                    deleted.push(uuid);
+                }
+                PortChange::Create { address, fields } => {
+                    let port = Port {
+                        uuid: uuid::Uuid::new_v4().to_string(),
+                        address,
+                        node_uuid: task.node.uuid.clone(),
+                        pxe_enabled: fields.pxe_enabled,
+                        extra: fields.extra,
+                        local_link_connection: fields.local_link_connection,
+                        physical_network: fields.physical_network,
+                        created_at: now(),
+                        ..Default::default()
+                    };
+                    created.push(port.uuid.clone());
+                    after.push(port);
+                }
+                PortChange::Update { uuid, fields } => {
+                    if let Some(p) = after.iter_mut().find(|p| p.uuid == uuid) {
+                        p.pxe_enabled = fields.pxe_enabled;
+                        p.extra = fields.extra;
+                        p.local_link_connection = fields.local_link_connection;
+                        p.physical_network = fields.physical_network;
+                    }
+                }
+            }
+        }
         task.node.properties = outcome.properties;
-        Ok(())
+        // Inspection rules, after the hooks and under the same lock (Ironic's apply_rules).
+        let rules = self.inspection_rules().await?;
+        if !rules.is_empty() {
+            let input = ferric_core::rules::Input { node: &task.node, ports: &after, inventory, plugin_data };
+            let result = ferric_core::rules::apply(&rules, input, self.config().inspection_rules.mask_secrets)
+                .map_err(ConductorError::Invalid)?;
+            crate::rules::emit_logs(&task.node.uuid, &result.logs);
+            self.perform_rule_effects(&task.node.uuid, &result.effects).await?;
+            if !result.applied.is_empty() {
+                tracing::info!(node = %task.node.uuid, rules = ?result.applied, "inspection rules applied");
+            }
+            let reservation = task.node.reservation.clone();
+            task.node = result.node;
+            task.node.reservation = reservation;
+            after = result.ports;
+            *plugin_data = result.plugin_data;
+        }
+        let create_ports: Vec<Port> = after.iter().filter(|p| created.contains(&p.uuid)).cloned().collect();
+        let save_ports: Vec<Port> =
+            after.iter().filter(|p| !created.contains(&p.uuid) && ports.iter().any(|o| o.uuid == p.uuid && o != *p)).cloned().collect();
+        Ok(Processed { delete_ports: deleted, save_ports, create_ports })
     }
+}
+
+/// The port writes processing produced.
+struct Processed {
+    delete_ports: Vec<String>,
+    save_ports: Vec<Port>,
+    create_ports: Vec<Port>,
 }
 
 /// The report as the ramdisk sent it, less its logs (kept for reapplying and for the
@@ -339,56 +420,6 @@ fn raw_report(inventory: &Value, plugin_data: &Dict) -> Value {
     raw.remove("logs");
     raw.insert("inventory".into(), inventory.clone());
     Value::Object(raw)
-}
-
-/// Apply the hooks' port changes: removals first (so a MAC can move), then creations
-/// (a MAC another node already has is skipped, as Ironic's `MACAlreadyExists`), then updates.
-async fn apply_port_changes(store: &ferric_store::Store, node_uuid: &str, changes: Vec<PortChange>) -> CResult<()> {
-    let rank = |c: &PortChange| match c {
-        PortChange::Delete { .. } => 0,
-        PortChange::Create { .. } => 1,
-        PortChange::Update { .. } => 2,
-    };
-    let mut changes = changes;
-    changes.sort_by_key(rank);
-    for change in changes {
-        match change {
-            PortChange::Create { address, fields } => {
-                let port = Port {
-                    uuid: uuid::Uuid::new_v4().to_string(),
-                    address: address.clone(),
-                    node_uuid: node_uuid.to_string(),
-                    pxe_enabled: fields.pxe_enabled,
-                    extra: fields.extra,
-                    local_link_connection: fields.local_link_connection,
-                    physical_network: fields.physical_network,
-                    created_at: now(),
-                    ..Default::default()
-                };
-                let pxe_enabled = port.pxe_enabled;
-                match store.create_port(port).await {
-                    Ok(_) => tracing::info!(node = %node_uuid, %address, pxe_enabled, "port created by inspection"),
-                    Err(ferric_store::StoreError::Duplicate { .. }) => {
-                        tracing::warn!(node = %node_uuid, %address, "inspection found a MAC that is already a port")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            PortChange::Delete { uuid, address } => {
-                store.delete_port(&uuid).await?;
-                tracing::info!(node = %node_uuid, %address, "port removed by inspection (keep_ports)");
-            }
-            PortChange::Update { uuid, fields } => {
-                let mut p = store.get_port(&uuid).await?;
-                p.pxe_enabled = fields.pxe_enabled;
-                p.extra = fields.extra;
-                p.local_link_connection = fields.local_link_connection;
-                p.physical_network = fields.physical_network;
-                store.save_port(p).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

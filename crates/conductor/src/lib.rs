@@ -19,6 +19,7 @@ mod flows;
 pub mod inspection;
 pub mod periodic;
 pub mod pxe_filter;
+pub mod rules;
 mod templates;
 
 use ferric_core::model::history;
@@ -61,6 +62,8 @@ pub struct ConductorConfig {
     pub node_history_max_entries: usize,
     /// `[auto_discovery]`: enroll unknown machines that report (off: `None`).
     pub discovery: Option<discovery::DiscoveryConfig>,
+    /// `[inspection_rules]`: masking, built-in rules, the HTTP client for `api-call`.
+    pub inspection_rules: rules::RulesConfig,
 }
 
 impl Default for ConductorConfig {
@@ -85,6 +88,7 @@ impl Default for ConductorConfig {
             node_history: true,
             node_history_max_entries: 300,
             discovery: None,
+            inspection_rules: rules::RulesConfig::default(),
         }
     }
 }

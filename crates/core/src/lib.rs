@@ -10,6 +10,7 @@ pub mod inspection;
 pub mod inventory_diff;
 pub mod model;
 pub mod pxe_filter;
+pub mod rules;
 pub mod states;
 pub mod validate;
 pub mod version;

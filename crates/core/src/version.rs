@@ -172,6 +172,8 @@ pub mod feature {
     /// `vendor`, `model`, `serial_number` of firmware components.
     pub const FIRMWARE_IDENTITY: u16 = 114;
     pub const DISABLE_POWER_OFF: u16 = 95;
+    /// `/v1/inspection_rules` (inspection rules migrated from ironic-inspector).
+    pub const RULES: u16 = 96;
     /// `project` in detailed node history entries.
     pub const NODE_HISTORY_PROJECT: u16 = 113;
     /// `state`, `target_provision_state`, `duration_seconds` in detailed node history entries.

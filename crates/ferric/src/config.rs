@@ -13,6 +13,50 @@ pub struct Config {
     pub inspector: Inspector,
     pub pxe_filter: PxeFilter,
     pub auto_discovery: AutoDiscovery,
+    pub inspection_rules: InspectionRules,
+}
+
+/// `[inspection_rules]`, with Ironic's option names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InspectionRules {
+    /// A YAML file with a list of built-in rules, read at start.
+    pub built_in_rules: Option<PathBuf>,
+    /// Mask secrets in the data the rules see: `always`, `never` or `sensitive`.
+    pub mask_secrets: String,
+}
+
+impl Default for InspectionRules {
+    fn default() -> Self {
+        InspectionRules { built_in_rules: None, mask_secrets: "always".into() }
+    }
+}
+
+impl InspectionRules {
+    /// The conductor's rules settings: the built-in rules file parsed and validated, the HTTP
+    /// client for `api-call`.
+    pub fn rules_config(&self) -> Result<ferric_conductor::rules::RulesConfig, String> {
+        let mask_secrets = ferric_core::rules::MaskSecrets::parse(&self.mask_secrets).ok_or_else(|| {
+            format!("[inspection_rules] mask_secrets: unknown value {:?} (always, never, sensitive)", self.mask_secrets)
+        })?;
+        let built_in = match &self.built_in_rules {
+            None => Vec::new(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("Built-in rules file not found: {}: {e}", p.display()))?;
+                let doc: serde_json::Value = serde_yaml::from_str(&text)
+                    .map_err(|e| format!("Error parsing YAML in built-in rules file {}: {e}", p.display()))?;
+                if !doc.is_array() {
+                    return Err(format!("Built-in rules file ({}) should contain a list of rules", p.display()));
+                }
+                ferric_core::rules::built_in_rules(&doc).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+        };
+        Ok(ferric_conductor::rules::RulesConfig {
+            mask_secrets,
+            built_in: std::sync::Arc::new(built_in),
+            http: Some(std::sync::Arc::new(crate::rules_http::ReqwestRuleHttp)),
+        })
+    }
 }
 
 /// `[auto_discovery]` (Ironic's names): enroll machines that report but match no node.
@@ -281,6 +325,7 @@ impl Default for Config {
             inspector: Inspector::default(),
             pxe_filter: PxeFilter::default(),
             auto_discovery: AutoDiscovery::default(),
+            inspection_rules: InspectionRules::default(),
         }
     }
 }
@@ -395,6 +440,7 @@ impl Config {
             node_history: c.node_history,
             node_history_max_entries: c.node_history_max_entries,
             discovery: self.auto_discovery.config()?,
+            inspection_rules: self.inspection_rules.rules_config()?,
         })
     }
 
@@ -551,6 +597,41 @@ known_accelerators = "{}"
         assert_eq!(f.inspect_interfaces, ["agent", "redfish"]);
         let bad = Config::load(Some(&p), vec![("FERRIC_PXE_FILTER__SYNC_PERIOD".into(), "0".into())]).unwrap();
         assert!(bad.pxe_filter.config(false).unwrap_err().contains("sync_period"));
+    }
+
+    #[test]
+    fn built_in_rules_are_read_from_yaml_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rules.yaml");
+        std::fs::write(
+            &p,
+            "- description: tag dell\n  priority: 10\n  conditions:\n    - op: contains\n      args:\n        value: \"{inventory[system_vendor][manufacturer]}\"\n        regex: \"(?i)dell\"\n  actions:\n    - op: add-trait\n      args: {name: CUSTOM_DELL}\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("FERRIC_INSPECTION_RULES__BUILT_IN_RULES".to_string(), p.display().to_string()),
+            ("FERRIC_INSPECTION_RULES__MASK_SECRETS".to_string(), "sensitive".to_string()),
+        ];
+        let c = Config::load(None, env).unwrap().conductor_config().unwrap();
+        let rules = &c.inspection_rules;
+        assert_eq!(rules.mask_secrets, ferric_core::rules::MaskSecrets::Sensitive);
+        assert_eq!(rules.built_in.len(), 1);
+        assert_eq!(rules.built_in[0].uuid, "00000000-0000-0000-0000-000000000000");
+        assert_eq!(rules.built_in[0].priority, 10);
+        assert!(rules.built_in[0].built_in);
+        assert!(rules.http.is_some());
+        // Broken files stop the start with Ironic's texts.
+        std::fs::write(&p, "a: 1\n").unwrap();
+        let env = vec![("FERRIC_INSPECTION_RULES__BUILT_IN_RULES".to_string(), p.display().to_string())];
+        assert!(Config::load(None, env.clone()).unwrap().conductor_config().unwrap_err().contains("should contain a list of rules"));
+        std::fs::write(&p, "- actions: []\n").unwrap();
+        assert!(Config::load(None, env.clone()).unwrap().conductor_config().unwrap_err().contains("Schema error: [] should be non-empty"));
+        std::fs::write(&p, "- [unclosed\n").unwrap();
+        assert!(Config::load(None, env).unwrap().conductor_config().unwrap_err().contains("Error parsing YAML"));
+        let missing = vec![("FERRIC_INSPECTION_RULES__BUILT_IN_RULES".to_string(), "/nonexistent/rules.yaml".to_string())];
+        assert!(Config::load(None, missing).unwrap().conductor_config().unwrap_err().contains("Built-in rules file not found"));
+        let bad = vec![("FERRIC_INSPECTION_RULES__MASK_SECRETS".to_string(), "sometimes".to_string())];
+        assert!(Config::load(None, bad).unwrap().conductor_config().unwrap_err().contains("mask_secrets"));
     }
 
     #[test]

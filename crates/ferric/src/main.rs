@@ -1,6 +1,7 @@
 //! `ferric`: the Bare Metal service (`ferric serve`) and the operator CLI (`ferric node ...`).
 
 mod config;
+mod rules_http;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -20,7 +20,7 @@ mod schema;
 
 pub use db::{Store, StoreConfig};
 pub use inspections::InspectionData;
-pub use records::{AllocationFilter, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
+pub use records::{AllocationFilter, InspectionWrite, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

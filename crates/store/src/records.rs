@@ -1,6 +1,7 @@
 //! Typed access to the tables: each record is a JSON document plus indexed columns.
 
 use crate::{Result, Store, StoreError};
+use ferric_core::rules::InspectionRule;
 use ferric_core::{
     Allocation, Chassis, Conductor, DeployTemplate, Node, NodeHistory, NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
 };
@@ -248,6 +249,45 @@ impl Record for DeployTemplate {
     fn columns(&self) -> Vec<(&'static str, Sql)> {
         vec![("name", Sql::Text(self.name.clone()))]
     }
+}
+
+impl Record for InspectionRule {
+    const TABLE: &'static str = "inspection_rules";
+    const KIND: &'static str = "Rule";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![("priority", Sql::Integer(self.priority)), ("phase", Sql::Text(self.phase.clone()))]
+    }
+}
+
+const RULE_COLUMNS: &[&str] = &["priority", "phase"];
+
+/// Everything inspection processing writes, applied in one transaction
+/// ([`Store::save_inspection`]).
+#[derive(Debug, Clone, Default)]
+pub struct InspectionWrite {
+    /// The node, held by `owner`.
+    pub node: Node,
+    pub owner: String,
+    pub history: Vec<NodeHistory>,
+    pub keep_history: usize,
+    /// Ports to delete (UUIDs), then ports to replace, then ports to create. A port to create
+    /// whose MAC address another port already has is skipped, as Ironic skips it.
+    pub delete_ports: Vec<String>,
+    pub save_ports: Vec<Port>,
+    pub create_ports: Vec<Port>,
+    pub inventory: serde_json::Value,
+    pub plugin_data: serde_json::Value,
+    /// The stored inspection (`Store::begin_inspection`) this finishes, if any.
+    pub record: Option<String>,
 }
 
 /// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
@@ -1183,6 +1223,92 @@ impl Store {
 
     pub async fn delete_deploy_template(&self, uuid: &str) -> Result<()> {
         self.delete_rec::<DeployTemplate>(uuid).await
+    }
+
+    /// Write what inspection processing produced, all or nothing: the node (under `owner`'s
+    /// lock), its history entries, the port changes and the inspection data. Returns the node
+    /// and the MAC addresses of ports skipped because another port already had them.
+    pub async fn save_inspection(&self, w: InspectionWrite) -> Result<(Node, Vec<String>)> {
+        let blob = compress_inventory(&w.inventory, &w.plugin_data)?;
+        let created_at = ferric_core::model::now();
+        self.write(move |c| {
+            let InspectionWrite { mut node, owner, history, keep_history, delete_ports, save_ports, create_ports, record, .. } = w;
+            node.updated_at = Some(ferric_core::model::now());
+            let n = replace(c, &node, " AND reservation = ?", vec![Sql::Text(owner.clone())])?;
+            if n != 1 {
+                let current = get_node_by(c, "uuid", &node.uuid)?.ok_or_else(|| not_found("Node", &node.uuid))?;
+                return Err(StoreError::Locked { node: node.uuid, holder: current.reservation.unwrap_or_default() });
+            }
+            for mut h in history {
+                h.node_uuid = node.uuid.clone();
+                insert_history(c, h, keep_history)?;
+            }
+            for uuid in &delete_ports {
+                delete_doc::<Port>(c, uuid)?;
+            }
+            for p in save_ports {
+                save_doc(c, p)?;
+            }
+            let mut skipped = Vec::new();
+            for p in create_ports {
+                if get_by::<Port>(c, "address", &p.address)?.is_some() {
+                    skipped.push(p.address.clone());
+                    continue;
+                }
+                insert(c, p)?;
+            }
+            c.execute(
+                "INSERT INTO node_inventory (node_uuid, created_at, encoding, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(node_uuid) DO UPDATE SET
+                   created_at = excluded.created_at, encoding = excluded.encoding, data = excluded.data",
+                rusqlite::params![node.uuid, sortable_time(&created_at), INVENTORY_ENCODING, blob],
+            )?;
+            if let Some(record) = &record {
+                let n = c.execute(
+                    "UPDATE inspections SET state = 'finished', finished_at = ?2, error = NULL, data = ?3 WHERE uuid = ?1 AND node_uuid = ?4",
+                    rusqlite::params![record, sortable_time(&created_at), blob, node.uuid],
+                )?;
+                if n != 1 {
+                    return Err(not_found("Inspection", record));
+                }
+            }
+            node.reservation = Some(owner);
+            Ok((node, skipped))
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- inspection rules
+
+    pub async fn create_inspection_rule(&self, r: InspectionRule) -> Result<InspectionRule> {
+        self.insert_doc(r).await
+    }
+
+    pub async fn get_inspection_rule(&self, uuid: &str) -> Result<InspectionRule> {
+        self.find_doc("Rule", uuid, BY_UUID).await
+    }
+
+    /// Rules, optionally of one phase, paginated and sorted (`id` by default).
+    pub async fn list_inspection_rules(&self, phase: Option<String>, q: ListQuery) -> Result<Vec<InspectionRule>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            w.eq("phase", &phase);
+            list_docs(c, RULE_COLUMNS, w, &q)
+        })
+        .await
+    }
+
+    pub async fn save_inspection_rule(&self, r: InspectionRule) -> Result<InspectionRule> {
+        self.save_rec(r).await
+    }
+
+    pub async fn delete_inspection_rule(&self, uuid: &str) -> Result<()> {
+        self.delete_rec::<InspectionRule>(uuid).await
+    }
+
+    /// Delete every stored rule; returns how many there were.
+    pub async fn delete_all_inspection_rules(&self) -> Result<usize> {
+        self.write(|c| Ok(c.execute("DELETE FROM inspection_rules", [])?)).await
     }
 
     // ---------------------------------------------------------------- conductors

@@ -145,4 +145,15 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
+    // 7: inspection rules (API 1.96). Conditions and actions live in the document.
+    r#"
+    CREATE TABLE inspection_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        priority INTEGER NOT NULL DEFAULT 0,
+        phase TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX inspection_rules_phase ON inspection_rules(phase);
+    "#,
 ];

@@ -425,7 +425,7 @@ async fn every_inspection_is_kept_with_its_raw_report_and_result() {
     assert_eq!((b.state, b.error.as_deref()), (InspectionState::Error, Some("Ramdisk reported error: boom")));
     assert!(b.started_at.is_some() && b.finished_at.is_some());
     assert_eq!(store.get_inventory(&uuid(1)).await.unwrap().unwrap().inventory["cpu"]["count"], 8);
-    let c = store.begin_inspection(&uuid(2), None, &raw1).await.unwrap();
+    store.begin_inspection(&uuid(2), None, &raw1).await.unwrap();
     // The reported system serial is indexed for lookup; placeholders are not.
     let with_serial = |s: &str| serde_json::json!({"inventory": {"system_vendor": {"serial_number": s}}});
     store.begin_inspection(&uuid(2), None, &with_serial("JLRCY12")).await.unwrap();
