@@ -97,6 +97,23 @@ for name, rep in reports.items():
     run("node", "manage", name, "--wait", "30", tool="baremetal")
 names = list(reports)
 
+# rules: import a file of inspector rules, list, show
+import tempfile
+rules = [{"description": "ferric conformance: tag every machine with 2+ CPUs",
+          "conditions": [{"op": "ge", "field": "data://inventory.cpu.count", "value": 2}],
+          "actions": [{"action": "set-attribute", "path": "/extra/tagged_by", "value": "inspector-rule"},
+                      {"action": "set-capability", "name": "conformance", "value": "yes"}]}]
+run("baremetal", "introspection", "rule", "purge")
+with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    json.dump(rules, f)
+imported = js("baremetal", "introspection", "rule", "import", f.name)
+check("rule import creates the rule", len(imported) == 1 and imported[0]["Description"] == rules[0]["description"], imported)
+listed = js("baremetal", "introspection", "rule", "list")
+check("rule list shows it", [r["UUID"] for r in listed] == [imported[0]["UUID"]], listed)
+shown = js("baremetal", "introspection", "rule", "show", imported[0]["UUID"])
+check("rule show has its conditions and actions", shown["actions"] == rules[0]["actions"]
+      and shown["conditions"][0]["field"] == "data://inventory.cpu.count", shown)
+
 # start (several nodes at once) and status
 run("baremetal", "introspection", "start", *names)
 for n in names:
@@ -117,6 +134,9 @@ for n in names:
     node = json.loads(run("node", "show", n, "-f", "json", tool="baremetal").stdout)
     check(f"{n} manageable with cpu_arch", node["provision_state"] == "manageable"
           and node["properties"].get("cpu_arch") == reports[n]["inventory"]["cpu"]["architecture"], node["last_error"])
+
+    check(f"{n}: the imported rule was applied", node["extra"].get("tagged_by") == "inspector-rule"
+          and "conformance:yes" in (node["properties"].get("capabilities") or ""), (node["extra"], node["properties"].get("capabilities")))
 
 # data save: the stored data has the inventory that was sent
 n0 = names[0]
@@ -150,6 +170,8 @@ check("status of an unknown node fails clearly", p.returncode != 0 and "was not 
 p = run("baremetal", "introspection", "start", "no-such-node", ok=False)
 check("start of an unknown node fails clearly", p.returncode != 0 and "was not found" in p.stderr, p.stderr.strip())
 
+run("baremetal", "introspection", "rule", "purge")
+check("rule purge removes every rule", js("baremetal", "introspection", "rule", "list") == [])
 for n in names:
     run("node", "delete", n, tool="baremetal", ok=False)
 print(f"{passed} passed, {failed} failed")

@@ -147,7 +147,9 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .route("/introspection/{node}", get(status).post(start))
         .route("/introspection/{node}/abort", post(abort))
         .route("/introspection/{node}/data", get(data))
-        .route("/introspection/{node}/data/unprocessed", get(unprocessed).post(reapply).layer(DefaultBodyLimit::max(report_limit)));
+        .route("/introspection/{node}/data/unprocessed", get(unprocessed).post(reapply).layer(DefaultBodyLimit::max(report_limit)))
+        .route("/rules", get(list_rules).post(create_rule).delete(delete_rules))
+        .route("/rules/{uuid}", get(show_rule).delete(delete_rule));
     Router::new()
         .route("/", get(root))
         .route("/v1", get(v1_root))
@@ -474,4 +476,106 @@ async fn reapply(
     })
     .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+// ---------------------------------------------------------------------------- rules
+// The inspector's rule format, stored as posted (normalised as the inspector returns it) and
+// translated onto the Ironic rules engine when inspections are processed
+// (`ferric_core::rules::legacy`).
+
+fn rule_json(doc: &Value, base: &str, short: bool) -> Value {
+    let uuid = doc["uuid"].as_str().unwrap_or_default();
+    let mut out = json!({
+        "uuid": uuid,
+        "description": doc["description"],
+        "scope": doc["scope"],
+        "links": [{"href": format!("{base}/v1/rules/{uuid}"), "rel": "self"}],
+    });
+    if !short {
+        out["conditions"] = doc["conditions"].clone();
+        out["actions"] = doc["actions"].clone();
+    }
+    out
+}
+
+async fn list_rules(State(s): State<AppState>, headers: HeaderMap) -> IResult<Json<Value>> {
+    let base = base_url(&s, &headers);
+    let rules: Vec<Value> = s.store().list_inspector_rules().await?.iter().map(|d| rule_json(d, &base, true)).collect();
+    Ok(Json(json!({"rules": rules})))
+}
+
+async fn create_rule(
+    State(s): State<AppState>,
+    IVersion(major, minor): IVersion,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> IResult<(StatusCode, Json<Value>)> {
+    let body: Value = serde_json::from_slice(&body).map_err(|e| InspectorError::bad_request(format!("Invalid JSON: {e}")))?;
+    let Some(o) = body.as_object() else {
+        return Err(InspectorError::bad_request(format!("Invalid data: expected a JSON object, got {}", json_type(&body))));
+    };
+    let uuid = match o.get("uuid") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(u)) if u.is_empty() => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(u)) if validate::is_uuid_like(u) => u.to_lowercase(),
+        Some(_) => return Err(InspectorError::bad_request("Invalid UUID value")),
+    };
+    if o.get("scope").and_then(Value::as_str).is_some_and(|sc| sc.chars().count() > 255) {
+        return Err(InspectorError::bad_request("Invalid scope: the length of the scope should be within 255 characters"));
+    }
+    // Validation is the translation: what the engine cannot run is refused here.
+    ferric_core::rules::legacy::translate(&body).map_err(InspectorError::bad_request)?;
+    let conditions: Vec<Value> = o
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut c = c.clone();
+            if let Some(m) = c.as_object_mut() {
+                m.entry("multiple").or_insert(json!("any"));
+                m.entry("invert").or_insert(json!(false));
+            }
+            c
+        })
+        .collect();
+    let doc = json!({
+        "uuid": uuid,
+        "description": o.get("description").cloned().unwrap_or(Value::Null),
+        "scope": o.get("scope").cloned().unwrap_or(Value::Null),
+        "conditions": conditions,
+        "actions": o.get("actions").cloned().unwrap_or(json!([])),
+    });
+    match s.store().create_inspector_rule(&uuid, &doc).await {
+        Ok(()) => {}
+        Err(ferric_store::StoreError::Duplicate { .. }) => {
+            return Err(InspectorError::new(StatusCode::CONFLICT, format!("Rule with UUID {uuid} already exists")))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(rule = %uuid, "inspector rule created");
+    // 201 since 1.6, 200 before, as the inspector answers.
+    let code = if (major, minor) < (1, 6) { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((code, Json(rule_json(&doc, &base_url(&s, &headers), false))))
+}
+
+async fn show_rule(State(s): State<AppState>, headers: HeaderMap, Path(uuid): Path<String>) -> IResult<Json<Value>> {
+    match s.store().get_inspector_rule(&uuid).await {
+        Ok(d) => Ok(Json(rule_json(&d, &base_url(&s, &headers), false))),
+        Err(ferric_store::StoreError::NotFound { .. }) => Err(InspectorError::not_found(format!("Rule {uuid} was not found"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_rule(State(s): State<AppState>, Path(uuid): Path<String>) -> IResult<StatusCode> {
+    match s.store().delete_inspector_rule(&uuid).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(ferric_store::StoreError::NotFound { .. }) => Err(InspectorError::not_found(format!("Rule {uuid} was not found"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_rules(State(s): State<AppState>) -> IResult<StatusCode> {
+    s.store().delete_all_inspector_rules().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -607,3 +607,62 @@ async fn lookup_by_system_serial() {
     // Not waiting any more: the serial finds nothing.
     assert_eq!(s.ironic(M::POST, "/v1/continue_inspection", Some(unique_macs(&dell, 78))).await.0, 404);
 }
+
+/// The inspector's rules API: stored as posted, applied (translated onto the rules engine)
+/// when an inspection is processed.
+#[tokio::test]
+async fn inspector_rules_are_stored_and_applied() {
+    let s = start().await;
+    let rule = json!({
+        "description": "big machines go to rack B",
+        "conditions": [{"op": "ge", "field": "data://inventory.cpu.count", "value": 8}],
+        "actions": [
+            {"action": "set-attribute", "path": "/extra/rack", "value": "B"},
+            {"action": "set-capability", "name": "big", "value": "yes"}
+        ]
+    });
+    let (st, created) = s.insp(M::POST, "/v1/rules", None, Some(rule.clone())).await;
+    assert_eq!(st, 201, "{created}");
+    let uuid = created["uuid"].as_str().unwrap().to_string();
+    assert_eq!(created["conditions"][0]["multiple"], "any");
+    assert_eq!(created["conditions"][0]["invert"], false);
+    assert_eq!(created["actions"], rule["actions"]);
+    // 200 before 1.6, as the inspector.
+    let mut old = rule.clone();
+    old["uuid"] = json!("7f1e8a1e-1111-4b7e-9a7e-000000000001");
+    assert_eq!(s.insp(M::POST, "/v1/rules", Some("1.5"), Some(old.clone())).await.0, 200);
+    let (st, b) = s.insp(M::POST, "/v1/rules", None, Some(old)).await;
+    assert_eq!((st, message(&b).as_str()), (409, "Rule with UUID 7f1e8a1e-1111-4b7e-9a7e-000000000001 already exists"));
+    // Bad rules: the inspector's messages.
+    let (st, b) = s.insp(M::POST, "/v1/rules", None, Some(json!({"conditions": [], "actions": []}))).await;
+    assert_eq!((st, message(&b).as_str()), (400, "Validation failed for actions: [] is too short"));
+    let (st, b) = s.insp(M::POST, "/v1/rules", None, Some(json!({"uuid": "nope", "actions": [{"action": "fail", "message": "x"}]}))).await;
+    assert_eq!((st, message(&b).as_str()), (400, "Invalid UUID value"));
+    let (st, _) = s.insp(M::POST, "/v1/rules", None, Some(json!({"actions": [{"action": "explode"}]}))).await;
+    assert_eq!(st, 400);
+    // List (short), show (full), delete one.
+    let (_, l) = s.insp(M::GET, "/v1/rules", None, None).await;
+    assert_eq!(l["rules"].as_array().unwrap().len(), 2);
+    assert!(l["rules"][0].get("conditions").is_none());
+    assert_eq!(s.insp(M::GET, &format!("/v1/rules/{uuid}"), None, None).await.1["description"], "big machines go to rack B");
+    assert_eq!(s.insp(M::DELETE, "/v1/rules/7f1e8a1e-1111-4b7e-9a7e-000000000001", None, None).await.0, 204);
+    let (st, b) = s.insp(M::GET, "/v1/rules/7f1e8a1e-1111-4b7e-9a7e-000000000001", None, None).await;
+    assert_eq!((st, message(&b).as_str()), (404, "Rule 7f1e8a1e-1111-4b7e-9a7e-000000000001 was not found"));
+
+    // Applied during inspection.
+    let dell = fixture("metal3-inspector-data-dell-perc-h710-extra-numa-lldp.json");
+    let (_, n) = s.ironic(M::POST, "/v1/nodes", Some(json!({"driver": "fake-hardware", "name": "ruled", "inspect_interface": "agent"}))).await;
+    let nu = n["uuid"].as_str().unwrap().to_string();
+    s.ironic(M::PUT, "/v1/nodes/ruled/states/provision", Some(json!({"target": "manage"}))).await;
+    s.settle("ruled", &["verifying"]).await;
+    s.ironic(M::PUT, "/v1/nodes/ruled/states/provision", Some(json!({"target": "inspect"}))).await;
+    s.settle("ruled", &[]).await;
+    s.ironic(M::POST, &format!("/v1/continue_inspection?node_uuid={nu}"), Some(dell.clone())).await;
+    let n = s.settle("ruled", &["inspect wait", "inspecting"]).await;
+    assert_eq!(n["provision_state"], "manageable", "{}", n["last_error"]);
+    assert_eq!(n["extra"]["rack"], "B");
+    assert!(n["properties"]["capabilities"].as_str().unwrap().contains("big:yes"), "{}", n["properties"]);
+    // Delete all: nothing applies any more.
+    assert_eq!(s.insp(M::DELETE, "/v1/rules", None, None).await.0, 204);
+    assert_eq!(s.insp(M::GET, "/v1/rules", None, None).await.1, json!({"rules": []}));
+}

@@ -68,6 +68,16 @@ impl Conductor {
     /// The rules of phase `main`: stored ones in id order, then the built-in ones.
     pub(crate) async fn inspection_rules(&self) -> CResult<Vec<InspectionRule>> {
         let mut rules = self.store().list_inspection_rules(Some(rules::PHASE_MAIN.into()), Default::default()).await?;
+        // ironic-inspector rules (its API on port 5050), translated onto the same engine.
+        for doc in self.store().list_inspector_rules().await? {
+            match rules::legacy::translate(&doc) {
+                Ok(mut r) => {
+                    r.uuid = doc.get("uuid").and_then(|u| u.as_str()).unwrap_or_default().to_string();
+                    rules.push(r)
+                }
+                Err(e) => tracing::error!(rule = %doc.get("uuid").unwrap_or(&serde_json::Value::Null), error = %e, "skipping an inspector rule that no longer translates"),
+            }
+        }
         rules.extend(self.config().inspection_rules.built_in.iter().cloned());
         Ok(rules)
     }

@@ -242,3 +242,57 @@ impl Store {
         .await
     }
 }
+
+// --------------------------------------------------------------- inspector rules
+
+/// ironic-inspector rules (its `/v1/rules`), kept as posted, oldest first.
+impl Store {
+    /// Store a rule document under `uuid`; a UUID already taken is `Duplicate`.
+    pub async fn create_inspector_rule(&self, uuid: &str, doc: &Value) -> Result<()> {
+        let (uuid, data) = (uuid.to_string(), serde_json::to_string(doc)?);
+        self.write(move |c| {
+            let taken: Option<i64> = c.query_row("SELECT id FROM inspector_rules WHERE uuid = ?1", [&uuid], |r| r.get(0)).optional()?;
+            if taken.is_some() {
+                return Err(crate::StoreError::Duplicate { kind: "Rule", field: "uuid".into(), value: uuid });
+            }
+            c.execute("INSERT INTO inspector_rules (uuid, data) VALUES (?1, ?2)", rusqlite::params![uuid, data])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_inspector_rules(&self) -> Result<Vec<Value>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT data FROM inspector_rules ORDER BY id")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(serde_json::from_str(&r?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn get_inspector_rule(&self, uuid: &str) -> Result<Value> {
+        let uuid = uuid.to_string();
+        self.read(move |c| {
+            let d: Option<String> = c.query_row("SELECT data FROM inspector_rules WHERE uuid = ?1", [&uuid], |r| r.get(0)).optional()?;
+            Ok(serde_json::from_str(&d.ok_or_else(|| not_found("Rule", &uuid))?)?)
+        })
+        .await
+    }
+
+    pub async fn delete_inspector_rule(&self, uuid: &str) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| match c.execute("DELETE FROM inspector_rules WHERE uuid = ?1", [&uuid])? {
+            0 => Err(not_found("Rule", &uuid)),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    pub async fn delete_all_inspector_rules(&self) -> Result<usize> {
+        self.write(|c| Ok(c.execute("DELETE FROM inspector_rules", [])?)).await
+    }
+}

@@ -136,6 +136,12 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inspections_node ON inspections(node_uuid, id);
     CREATE INDEX inspections_serial ON inspections(system_serial);
+    -- ironic-inspector rules as posted to its API (port 5050); translated when applied.
+    CREATE TABLE inspector_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
     -- Long-running conductor jobs over many nodes (bulk inspection): a JSON document each.
     CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
