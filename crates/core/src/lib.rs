@@ -12,7 +12,7 @@ pub mod version;
 
 pub use fsm::{Event, Transition};
 pub use model::{
-    Allocation, Chassis, Conductor, DeployStep, DeployTemplate, Dict, Interfaces, Node, NodeHistory, NodeInventory, Port, Portgroup, Timestamp, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, Conductor, DeployStep, DeployTemplate, Dict, Interfaces, Node, NodeHistory, NodeInventory, Port, Portgroup, Runbook, RunbookStep, Timestamp, VolumeConnector, VolumeTarget,
 };
 pub use states::{PowerState, ProvisionState};
 pub use version::Version;

@@ -167,10 +167,17 @@ pub mod feature {
     pub const OVN_VTEP: u16 = 90;
     /// A trailing `.json` in a path is no longer stripped (before 1.91 it was).
     pub const DOT_JSON: u16 = 91;
+    /// `/v1/runbooks`, and `runbook` for manual cleaning and servicing.
+    pub const RUNBOOKS: u16 = 92;
+    /// `GET /v1/nodes/{node}/vmedia`.
+    pub const GET_VMEDIA: u16 = 93;
+    /// `node_ident` (a node UUID or name) when creating a port.
+    pub const PORT_NODE_IDENT: u16 = 94;
     /// `disable_ramdisk` for servicing.
     pub const SERVICE_DISABLE_RAMDISK: u16 = 108;
     /// `vendor`, `model`, `serial_number` of firmware components.
     pub const FIRMWARE_IDENTITY: u16 = 114;
+    /// Node `disable_power_off`: the conductor never powers the node off (reboots instead).
     pub const DISABLE_POWER_OFF: u16 = 95;
     /// `project` in detailed node history entries.
     pub const NODE_HISTORY_PROJECT: u16 = 113;
