@@ -115,4 +115,16 @@ pub const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL
     );
     "#,
+    // 7 (6 in this branch until inspection rules take the 6th place): runbooks (API 1.92).
+    // Steps live in the document; owner and public are columns for the project filter.
+    r#"
+    CREATE TABLE runbooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        owner TEXT,
+        public INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    );
+    "#,
 ];
