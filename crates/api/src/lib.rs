@@ -17,6 +17,7 @@ mod json_ext;
 mod nodes;
 mod ports;
 mod ramdisk;
+mod runbooks;
 mod volume;
 mod wire;
 
@@ -97,7 +98,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
 
         .merge(history::routes())
         .merge(inventory::routes())
-        .merge(deploy_templates::routes());
+        .merge(deploy_templates::routes())
+        .merge(runbooks::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))
