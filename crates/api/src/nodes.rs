@@ -300,6 +300,7 @@ async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String,
         }
         detail = parse_bool("detail", d)?;
     }
+    check_field_versions(q.get("fields"), v)?;
     let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
     if fields.is_some() && detail {
         return Err(ApiError::bad_request("Can not specify ?detail=True and fields in the same request."));
@@ -345,7 +346,17 @@ pub async fn chassis_nodes(s: &AppState, v: Version, b: &str, q: HashMap<String,
     list_nodes(s, v, b, q, detail, &path, NodeFilter { chassis_uuid: Some(chassis), ..Default::default() }).await
 }
 
+/// A field the requested version does not have is a 406 (Ironic's `check_allowed_fields`).
+fn check_field_versions(fields: Option<&String>, v: Version) -> ApiResult<()> {
+    let Some(fields) = fields else { return Ok(()) };
+    if v.at_least(f::FIELDS) && fields.split(',').any(|f| field_min(f.trim()).is_some_and(|m| !v.at_least(m))) {
+        return Err(ApiError::not_acceptable("Request not acceptable."));
+    }
+    Ok(())
+}
+
 async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    check_field_versions(q.get("fields"), v)?;
     let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
     let n = find(&s, &id, v).await?;
     Ok(Json(wire::select(node_json(&n, v, &b), &fields)))
@@ -890,7 +901,7 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
     // A runbook (1.92) stands for the clean or service steps and `disable_ramdisk`; Ironic
     // looks at it once the node's state allows the verb.
     if let Some(ident) = &runbook {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         if !v.at_least(f::RUNBOOKS) {
             return Err(ApiError::not_acceptable("Request not acceptable."));
         }
@@ -945,18 +956,18 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
     // (409 when the node is locked) whatever the version.
     let has_service_steps = service_steps.as_ref().is_some_and(|s| !s.is_empty());
     if verb == Event::Unhold && !v.at_least(f::UNHOLD) {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         return Err(ApiError::not_acceptable("Request not acceptable."));
     }
     if has_service_steps && verb != Event::Service {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         if runbook.is_some() {
             return Err(ApiError::bad_request(runbook_targets));
         }
         return Err(ApiError::bad_request("\"service_steps\" is only valid when setting target provision state to service"));
     }
     let service_steps = if verb == Event::Service {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         if !v.at_least(f::SERVICE) {
             return Err(ApiError::not_acceptable("Request not acceptable."));
         }
@@ -990,14 +1001,14 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
 
 /// The state machine's verdict on `verb` for the node as read: Ironic's 400, or its 409 when
 /// the node is locked (the conductor checks again under the lock).
-fn state_check(n: &Node, verb: Event) -> ApiResult<()> {
+fn state_check(n: &Node, verb: Event, target: &str) -> ApiResult<()> {
     if fsm::next_state(n.provision_state, verb).is_some() {
         return Ok(());
     }
     Err(match &n.reservation {
         Some(holder) => ApiError::node_locked(&n.uuid, holder),
         None => ApiError::bad_request(format!(
-            "The requested action \"{verb}\" can not be performed on node \"{}\" while it is in state \"{}\".",
+            "The requested action \"{target}\" can not be performed on node \"{}\" while it is in state \"{}\".",
             n.uuid, n.provision_state
         )),
     })
