@@ -626,3 +626,39 @@ async fn virtual_media_cannot_be_read_with_fake_hardware() {
     assert_eq!(err.to_string(), "Driver fake-hardware does not support get_virtual_media (disabled or not implemented).");
     assert!(matches!(e.conductor.get_virtual_media("nope").await, Err(ConductorError::NotFound { .. })));
 }
+
+// ------------------------------------------------------------------ allocations and locks
+
+#[tokio::test]
+async fn an_allocation_waits_for_a_node_locked_for_a_moment() {
+    let e = env_with(ConductorConfig { node_locked_retry_interval: Duration::from_millis(100), node_locked_retry_attempts: 3, ..Default::default() });
+    for name in ["n1", "n2"] {
+        enroll(&e.store, name).await;
+        act(&e, name, Event::Manage).await;
+        act(&e, name, Event::Provide).await;
+        e.store.update_node(name, None, |n| -> Result<(), ()> { n.resource_class = Some(format!("rc-{}", n.name.clone().unwrap())); Ok(()) }).await.unwrap().unwrap();
+    }
+    let alloc = |rc: &str| ferric_core::Allocation {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        resource_class: Some(rc.into()),
+        state: "allocating".into(),
+        created_at: ferric_core::model::now(),
+        ..Default::default()
+    };
+    // n1 is locked by someone else (a power action, say) and freed 150 ms later: the second
+    // round finds it, as Ironic's retries do.
+    e.store.reserve_node("n1", "other-host").await.unwrap();
+    let store = e.store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(store.release_node(&uuid_for("n1"), "other-host").await.unwrap());
+    });
+    let a = e.store.create_allocation(alloc("rc-n1")).await.unwrap();
+    let a = e.conductor.allocate(a).await.unwrap();
+    assert_eq!((a.state.as_str(), a.node_uuid.as_deref()), ("active", Some(uuid_for("n1").as_str())), "{:?}", a.last_error);
+    // n2 stays locked: after the rounds the allocation fails.
+    e.store.reserve_node("n2", "other-host").await.unwrap();
+    let a = e.store.create_allocation(alloc("rc-n2")).await.unwrap();
+    let a = e.conductor.allocate(a).await.unwrap();
+    assert_eq!((a.state.as_str(), a.node_uuid), ("error", None));
+}
