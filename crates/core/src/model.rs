@@ -617,7 +617,7 @@ impl Runbook {
     /// Whether a node with these traits may run the runbook (API 1.92-1.111: the runbook's
     /// name must be one of the node's traits).
     pub fn approved_for(&self, node_traits: &[String]) -> bool {
-        node_traits.iter().any(|t| *t == self.name)
+        node_traits.contains(&self.name)
     }
 
     /// The steps as user clean or service steps, in the runbook's order.
@@ -723,7 +723,7 @@ mod tests {
         let b = step("b", 2, json!({}));
         let c = step("c", 3, json!({}));
         // Appending keeps the list order.
-        assert_eq!(updated_runbook_steps(&[a.clone()], &[a.clone(), b.clone(), c.clone()]), vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), &[a.clone(), b.clone(), c.clone()]), vec![a.clone(), b.clone(), c.clone()]);
         // A new step put in front of a kept one still comes after it (Ironic inserts new rows).
         assert_eq!(updated_runbook_steps(&[a.clone(), b.clone()], &[c.clone(), a.clone()]), vec![a.clone(), c.clone()]);
         // Reordering stored steps does not reorder them.
@@ -732,8 +732,8 @@ mod tests {
         let a2 = step("a", 5, json!({}));
         let a3 = step("a", 1, json!({"x": true}));
         assert_eq!(updated_runbook_steps(&[a.clone(), b.clone()], &[a2.clone(), b.clone()]), vec![b.clone(), a2]);
-        assert_eq!(updated_runbook_steps(&[a.clone()], &[a3.clone()]), vec![a3]);
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), std::slice::from_ref(&a3)), vec![a3]);
         // Duplicates match one for one.
-        assert_eq!(updated_runbook_steps(&[a.clone()], &[a.clone(), a.clone()]), vec![a.clone(), a]);
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), &[a.clone(), a.clone()]), vec![a.clone(), a]);
     }
 }
