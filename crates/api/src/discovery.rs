@@ -63,6 +63,7 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("events", f::EVENTS),
         ("shards", f::SHARD),
         ("deploy_templates", f::DEPLOY_TEMPLATES),
+        ("runbooks", f::RUNBOOKS),
     ];
     for (name, min) in gated {
         if v.at_least(min) {

@@ -10,7 +10,8 @@ use ferric_store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    /// 406 for an unsupported version uses Ironic's `{code, title, description}` body.
+    /// webob's `{code, title, description}` body (406 for an unsupported version, the 404/405
+    /// pecan raises for a resource the version does not have) instead of the fault body.
     pub version_error: bool,
     /// A node lock held by someone else: worth retrying shortly (see `retry_locked`).
     pub locked: bool,
@@ -55,9 +56,15 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_ACCEPTABLE, message: message.into(), version_error: true, locked: false }
     }
 
+    /// An error in webob's `{code, title, description}` shape.
+    pub fn webob(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), version_error: true, locked: false }
+    }
+
     pub fn body(&self) -> String {
         let inner = if self.version_error {
-            serde_json::json!({"code": 406, "title": "Not Acceptable", "description": self.message})
+            let title = self.status.canonical_reason().unwrap_or_default();
+            serde_json::json!({"code": self.status.as_u16(), "title": title, "description": self.message})
         } else {
             let faultcode = if self.status.is_server_error() { "Server" } else { "Client" };
             serde_json::json!({"faultcode": faultcode, "faultstring": self.message, "debuginfo": null})

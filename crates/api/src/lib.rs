@@ -21,6 +21,7 @@ mod nodes;
 mod ports;
 mod ramdisk;
 mod rate;
+mod runbooks;
 mod volume;
 mod wire;
 
@@ -127,7 +128,8 @@ pub fn router(conductor: Conductor, config: ApiConfig) -> Router {
         .merge(inventory::history_routes())
         .merge(bulk::routes())
         .merge(deploy_templates::routes())
-        .merge(inspection_rules::routes());
+        .merge(inspection_rules::routes())
+        .merge(runbooks::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v1", get(discovery::v1))

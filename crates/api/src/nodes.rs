@@ -300,6 +300,7 @@ async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String,
         }
         detail = parse_bool("detail", d)?;
     }
+    check_field_versions(q.get("fields"), v)?;
     let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
     if fields.is_some() && detail {
         return Err(ApiError::bad_request("Can not specify ?detail=True and fields in the same request."));
@@ -345,7 +346,17 @@ pub async fn chassis_nodes(s: &AppState, v: Version, b: &str, q: HashMap<String,
     list_nodes(s, v, b, q, detail, &path, NodeFilter { chassis_uuid: Some(chassis), ..Default::default() }).await
 }
 
+/// A field the requested version does not have is a 406 (Ironic's `check_allowed_fields`).
+fn check_field_versions(fields: Option<&String>, v: Version) -> ApiResult<()> {
+    let Some(fields) = fields else { return Ok(()) };
+    if v.at_least(f::FIELDS) && fields.split(',').any(|f| field_min(f.trim()).is_some_and(|m| !v.at_least(m))) {
+        return Err(ApiError::not_acceptable("Request not acceptable."));
+    }
+    Ok(())
+}
+
 async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+    check_field_versions(q.get("fields"), v)?;
     let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
     let n = find(&s, &id, v).await?;
     Ok(Json(wire::select(node_json(&n, v, &b), &fields)))
@@ -795,6 +806,18 @@ async fn set_power(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
             }
         }
     };
+    // No power change while the node is being cleaned.
+    if matches!(n.provision_state, ProvisionState::Cleaning | ProvisionState::CleanWait) {
+        return Err(ApiError::bad_request(format!(
+            "The requested action \"{target}\" can not be performed on node \"{id}\" while it is in state \"{}\".",
+            n.provision_state
+        )));
+    }
+    // API 1.95: a node with `disable_power_off` is never powered off (Ironic checks the field
+    // whatever the request's version).
+    if n.disable_power_off && matches!(target_state, PowerState::Off | PowerState::SoftPowerOff) {
+        return Err(ApiError::conflict(format!("Failed to set node power state to {target}.")));
+    }
     s.conductor.change_power_state(&n.uuid, target_state, timeout).await?;
     Ok(accepted(format!("{b}/v1/nodes/{id}/states")))
 }
@@ -809,6 +832,16 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         Some(other) => {
             let shown = other.as_str().map(str::to_string).unwrap_or_else(|| ferric_core::validate::py_repr(other));
             return Err(ApiError::bad_request(format!("Expected types <class 'NoneType'>, <class 'list'> for service_steps: {shown}")));
+        }
+    };
+    let runbook = match body.get("runbook") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Expected types <class 'NoneType'>, <class 'str'> for runbook: {}",
+                ferric_core::validate::py_repr(other)
+            )))
         }
     };
     let n = find(&s, &id, v).await?;
@@ -857,22 +890,59 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
             return Err(ApiError::bad_request("\"deploy_steps\" is only valid when setting target provision state to active or rebuild"));
         }
     }
-    if let Some(d) = body.get("disable_ramdisk").filter(|d| !d.is_null()) {
-        if !v.at_least(f::DISABLE_RAMDISK) {
-            return Err(ApiError::too_old(f::DISABLE_RAMDISK));
+    let mut disable_ramdisk = match body.get("disable_ramdisk") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(d)) => Some(parse_bool("disable_ramdisk", d)?),
+        Some(other) => return Err(ApiError::bad_request(format!("Invalid disable_ramdisk {other}: a boolean is expected"))),
+    };
+    let mut clean_steps = steps("clean_steps")?;
+    let mut service_steps = service_steps;
+    // A runbook (1.92) stands for the clean or service steps and `disable_ramdisk`; Ironic
+    // looks at it once the node's state allows the verb.
+    if let Some(ident) = &runbook {
+        state_check(&n, verb, target)?;
+        if !v.at_least(f::RUNBOOKS) {
+            return Err(ApiError::not_acceptable("Request not acceptable."));
         }
-        if !d.is_boolean() {
-            return Err(ApiError::bad_request(format!("Invalid disable_ramdisk {d}: a boolean is expected")));
+        let rb = crate::runbooks::for_provision(&s, ident).await?;
+        if !rb.approved_for(&n.traits) {
+            return Err(ApiError::bad_request(format!(
+                "This runbook has not been approved for use on this node {}. Please ask an administrator to add it to your node traits.",
+                n.uuid
+            )));
         }
-        if verb == Event::Service && !v.at_least(f::SERVICE_DISABLE_RAMDISK) {
-            return Err(ApiError::not_acceptable("disable_ramdisk is not acceptable in this API version"));
-        }
-        if verb != Event::Clean && verb != Event::Service {
-            return Err(ApiError::bad_request("\"disable_ramdisk\" is only valid when setting target provision state to clean"));
+        disable_ramdisk = Some(rb.disable_ramdisk);
+        if verb == Event::Clean {
+            if clean_steps.as_ref().is_some_and(|c| !c.is_empty()) {
+                return Err(ApiError::bad_request("Please provide either \"clean_steps\" or a runbook, but not both."));
+            }
+            clean_steps = Some(rb.user_steps());
+        } else if verb == Event::Service {
+            if service_steps.as_ref().is_some_and(|c| !c.is_empty()) {
+                return Err(ApiError::bad_request("Please provide either \"service_steps\" or a runbook, but not both."));
+            }
+            service_steps = Some(rb.user_steps().into_iter().map(Value::Object).collect());
         }
     }
-    let clean_steps = steps("clean_steps")?;
-    if clean_steps.is_some() && verb != Event::Clean {
+    // Ironic's `check_allow_disable_ramdisk`.
+    if disable_ramdisk.is_some() {
+        match verb {
+            Event::Clean if !v.at_least(f::DISABLE_RAMDISK) => {
+                return Err(ApiError::not_acceptable("disable_ramdisk is not acceptable in this API version"))
+            }
+            Event::Service if !v.at_least(f::SERVICE_DISABLE_RAMDISK) => {
+                return Err(ApiError::not_acceptable("disable_ramdisk is not acceptable in this API version"))
+            }
+            Event::Clean | Event::Service => {}
+            _ => return Err(ApiError::bad_request("disable_ramdisk is supported only with manual cleaning or servicing")),
+        }
+    }
+    let runbook_targets = "\"runbooks\" is only valid when setting target provision state to any of ['clean', 'service']";
+    if clean_steps.as_ref().is_some_and(|c| !c.is_empty()) && verb != Event::Clean {
+        if runbook.is_some() {
+            return Err(ApiError::bad_request(runbook_targets));
+        }
         return Err(ApiError::bad_request("\"clean_steps\" is only valid when setting target provision state to clean"));
     }
     let configdrive = body.get("configdrive").filter(|c| !c.is_null()).cloned();
@@ -886,15 +956,18 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
     // (409 when the node is locked) whatever the version.
     let has_service_steps = service_steps.as_ref().is_some_and(|s| !s.is_empty());
     if verb == Event::Unhold && !v.at_least(f::UNHOLD) {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         return Err(ApiError::not_acceptable("Request not acceptable."));
     }
     if has_service_steps && verb != Event::Service {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
+        if runbook.is_some() {
+            return Err(ApiError::bad_request(runbook_targets));
+        }
         return Err(ApiError::bad_request("\"service_steps\" is only valid when setting target provision state to service"));
     }
     let service_steps = if verb == Event::Service {
-        state_check(&n, verb)?;
+        state_check(&n, verb, target)?;
         if !v.at_least(f::SERVICE) {
             return Err(ApiError::not_acceptable("Request not acceptable."));
         }
@@ -906,12 +979,12 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
         None
     };
     let args = ProvisionArgs {
-        clean_steps,
+        clean_steps: clean_steps.filter(|c| !c.is_empty()),
         deploy_steps: steps("deploy_steps")?,
         service_steps,
         configdrive,
         rescue_password: body.get("rescue_password").and_then(Value::as_str).map(str::to_string),
-        disable_ramdisk: body.get("disable_ramdisk").and_then(Value::as_bool),
+        disable_ramdisk,
     };
     if n.protected && matches!(verb, Event::Delete | Event::Rebuild) {
         return Err(ApiError::new(
@@ -928,14 +1001,14 @@ async fn set_provision(State(s): State<AppState>, ApiVersion(v): ApiVersion, Bas
 
 /// The state machine's verdict on `verb` for the node as read: Ironic's 400, or its 409 when
 /// the node is locked (the conductor checks again under the lock).
-fn state_check(n: &Node, verb: Event) -> ApiResult<()> {
+fn state_check(n: &Node, verb: Event, target: &str) -> ApiResult<()> {
     if fsm::next_state(n.provision_state, verb).is_some() {
         return Ok(());
     }
     Err(match &n.reservation {
         Some(holder) => ApiError::node_locked(&n.uuid, holder),
         None => ApiError::bad_request(format!(
-            "The requested action \"{verb}\" can not be performed on node \"{}\" while it is in state \"{}\".",
+            "The requested action \"{target}\" can not be performed on node \"{}\" while it is in state \"{}\".",
             n.uuid, n.provision_state
         )),
     })
@@ -1542,9 +1615,14 @@ fn vmedia_gate(v: Version) -> ApiResult<()> {
     Ok(())
 }
 
-/// Reading virtual media comes with API 1.93; until then the path has no GET.
-async fn get_vmedia() -> ApiError {
-    ApiError::not_found("The resource could not be found.")
+/// `GET /v1/nodes/{node}/vmedia` (API 1.93): what the management interface reports as
+/// attached; before 1.93 the path has no GET.
+async fn get_vmedia(State(s): State<AppState>, ApiVersion(v): ApiVersion, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !v.at_least(f::GET_VMEDIA) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let n = find(&s, &id, v).await?;
+    Ok(Json(s.conductor.get_virtual_media(&n.uuid).await?))
 }
 
 /// Other methods: the path does not exist before 1.89 (404, as Ironic's lookup), then 405.

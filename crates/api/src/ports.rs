@@ -324,13 +324,49 @@ async fn check_physnet(s: &AppState, p: &Port) -> ApiResult<()> {
 async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, JsonBody(body): JsonBody) -> ApiResult<Response> {
     let obj = body.as_object().ok_or_else(|| ApiError::bad_request("The request body must be a JSON object describing the port."))?;
     let mut p = Port { created_at: ferric_core::model::now(), ..Default::default() };
-    for required in ["address", "node_uuid"] {
-        if !obj.contains_key(required) {
-            return Err(ApiError::bad_request(format!("Mandatory field missing: {required}")));
+    if !obj.contains_key("address") {
+        return Err(ApiError::bad_request("Mandatory field missing: address"));
+    }
+    // The node first: the portgroup check needs it. Ironic's schema wants exactly one of
+    // `node_uuid` and (API 1.94) `node_ident`, a UUID or a name.
+    let repr = || ferric_core::validate::py_repr(&body);
+    match (obj.get("node_ident"), obj.get("node_uuid")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "Schema error for port: {} is valid under each of {{'required': ['node_uuid']}}, {{'required': ['node_ident']}}",
+                repr()
+            )))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "Schema error for port: {} is not valid under any of the given schemas. Possible root cause: 'node_ident' is a required property",
+                repr()
+            )))
+        }
+        (Some(ident), None) => {
+            let ident = ident
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request(format!("Schema error for port: {} is not of type 'string'", ferric_core::validate::py_repr(ident))))?;
+            // An empty `node_ident` is no identifier at all, at any version (Ironic tests it for truth).
+            if ident.is_empty() {
+                return Err(ApiError::bad_request("Expected a logical name or UUID but received None."));
+            }
+            if !v.at_least(f::PORT_NODE_IDENT) {
+                return Err(ApiError::not_acceptable("Request not acceptable."));
+            }
+            if !validate::is_uuid_like(ident) && !validate::is_valid_logical_name(ident) {
+                return Err(ApiError::bad_request(format!("Expected a logical name or UUID but received {ident}.")));
+            }
+            // Ironic names the (absent) node_uuid in this error.
+            p.node_uuid = find_node(&s, ident, v).await.map_err(|_| ApiError::bad_request("Node None could not be found."))?.uuid;
+        }
+        (None, Some(uuid)) => {
+            if let Some(u) = uuid.as_str().filter(|u| !validate::is_uuid_like(u)) {
+                return Err(ApiError::bad_request(format!("Expected UUID for node_uuid: {u}")));
+            }
+            set_port_field(&s, &mut p, "node_uuid", uuid, v).await?;
         }
     }
-    // The node first: the portgroup check needs it.
-    set_port_field(&s, &mut p, "node_uuid", &obj["node_uuid"], v).await?;
     if obj.contains_key("name") && !v.at_least(f::PORT_NAME) {
         return Err(ApiError::not_acceptable("Request not acceptable."));
     }
@@ -342,7 +378,7 @@ async fn create_port(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseU
     }
     for (k, val) in obj {
         match k.as_str() {
-            "node_uuid" => {}
+            "node_uuid" | "node_ident" => {}
             "uuid" => {
                 let u = val.as_str().unwrap_or_default();
                 p.uuid = validate::canonical_uuid(u).ok_or_else(|| ApiError::bad_request(format!("Expected a UUID but received {u}.")))?;

@@ -73,7 +73,7 @@ pub fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
         "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
         "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
         _ => Err(ApiError::bad_request(format!(
-            "Invalid value for {name}: '{v}'. Acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+            "Invalid {name}: Unrecognized value '{v}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
         ))),
     }
 }
@@ -98,7 +98,7 @@ pub fn list_query(
     let limit = match q.get("limit") {
         None => max_limit,
         Some(l) => {
-            let n: i64 = l.parse().map_err(|_| ApiError::bad_request(format!("Invalid value for limit: {l}")))?;
+            let n: i64 = l.parse().map_err(|_| ApiError::bad_request(format!("Expected an integer for limit: {l}")))?;
             if n <= 0 {
                 return Err(ApiError::bad_request("Limit must be positive"));
             }
@@ -209,6 +209,58 @@ pub fn apply_patch(doc: &mut Value, patch: &Value) -> ApiResult<()> {
         json_patch::patch(doc, &p).map_err(|e| ApiError::bad_request(format!("Couldn't apply patch '{op}'. Reason: {e}")))?;
     }
     Ok(())
+}
+
+/// Ironic's `args.patch` JSON schema: a list of `{op, path[, value]}` objects, `op` one of
+/// add/replace/remove, `path` made of `/word` segments. The error reported is jsonschema's
+/// choice: the shallowest one, else the first.
+pub fn check_patch_schema(patch: &Value) -> ApiResult<()> {
+    let fail = |m: String| Err(ApiError::bad_request(format!("Schema error for patch: {m}")));
+    let py = ferric_core::validate::py_repr;
+    let Some(ops) = patch.as_array() else { return fail(format!("{} is not of type 'array'", py(patch))) };
+    let mut deep: Option<String> = None;
+    for op in ops {
+        let Some(o) = op.as_object() else { return fail(format!("{} is not of type 'object'", py(op))) };
+        if deep.is_none() {
+            if let Some(p) = o.get("path") {
+                match p.as_str() {
+                    None => deep = Some(format!("{} is not of type 'string'", py(p))),
+                    Some(path) if !patch_path_ok(path) => deep = Some(format!("{} does not match '^(/[\\\\w-]+)+$'", py(p))),
+                    Some(_) => {}
+                }
+            }
+        }
+        if deep.is_none() {
+            if let Some(k) = o.get("op") {
+                match k.as_str() {
+                    None => deep = Some(format!("{} is not of type 'string'", py(k))),
+                    Some("add" | "replace" | "remove") => {}
+                    Some(_) => deep = Some(format!("{} is not one of ['add', 'replace', 'remove']", py(k))),
+                }
+            }
+        }
+        let extra: Vec<String> = o.keys().filter(|k| !["op", "path", "value"].contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
+        if !extra.is_empty() {
+            let verb = if extra.len() == 1 { "was" } else { "were" };
+            return fail(format!("Additional properties are not allowed ({} {verb} unexpected)", extra.join(", ")));
+        }
+        for key in ["op", "path"] {
+            if !o.contains_key(key) {
+                return fail(format!("'{key}' is a required property"));
+            }
+        }
+    }
+    match deep {
+        Some(m) => fail(m),
+        None => Ok(()),
+    }
+}
+
+/// `^(/[\w-]+)+$` with Python's Unicode `\w`.
+fn patch_path_ok(path: &str) -> bool {
+    !path.is_empty()
+        && path.starts_with('/')
+        && path[1..].split('/').all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
 }
 
 /// The first path segment of every operation of a patch.

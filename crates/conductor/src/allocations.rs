@@ -43,7 +43,8 @@ impl Conductor {
             ..Default::default()
         };
         let mut nodes: Vec<Node> = self.store().list_nodes(filter, Default::default()).await?;
-        nodes.retain(|n| Self::matches(&a, n));
+        // A node locked right now (a power action, a periodic task) is still a candidate.
+        nodes.retain(|n| Self::matches(&a, &Node { reservation: None, ..n.clone() }));
         // Shuffle so that concurrent allocations spread over the candidates.
         let seed = uuid::Uuid::new_v4().as_u128();
         nodes.sort_by_key(|n| (uuid::Uuid::parse_str(&n.uuid).map(|u| u.as_u128()).unwrap_or(0)) ^ seed);
@@ -54,32 +55,48 @@ impl Conductor {
                 nodes.insert(0, preferred);
             }
         }
-        for candidate in nodes {
-            let node = match self.store().reserve_node(&candidate.uuid, self.host()).await {
-                Ok(n) => n,
-                Err(StoreError::Locked { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let still = Self::matches(&a, &Node { reservation: None, ..node.clone() });
-            if !still {
-                self.store().release_node(&node.uuid, self.host()).await?;
-                continue;
-            }
-            let mut node = node;
-            if !a.traits.is_empty() {
-                node.instance_info.insert("traits".into(), serde_json::json!(a.traits));
-            }
-            let bound = self.store().bind_allocation(a.clone(), node, self.host()).await;
-            self.store().release_node(&candidate.uuid, self.host()).await?;
-            let (bound, _) = match bound {
-                Err(StoreError::NotFound { .. }) => {
-                    tracing::info!(allocation = %a.uuid, "allocation deleted while it was being processed");
-                    return Ok(a);
+        // As Ironic's `_allocate_node`: the nodes that were locked are tried again, up to
+        // `node_locked_retry_attempts` rounds in all.
+        let (attempts, interval) = (self.config().node_locked_retry_attempts.max(1), self.config().node_locked_retry_interval);
+        let mut round = 1;
+        loop {
+            let mut locked = Vec::new();
+            for candidate in nodes {
+                let node = match self.store().reserve_node(&candidate.uuid, self.host()).await {
+                    Ok(n) => n,
+                    Err(StoreError::Locked { .. }) => {
+                        locked.push(candidate);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let still = Self::matches(&a, &Node { reservation: None, ..node.clone() });
+                if !still {
+                    self.store().release_node(&node.uuid, self.host()).await?;
+                    continue;
                 }
-                other => other?,
-            };
-            tracing::info!(allocation = %bound.uuid, node = %candidate.uuid, "allocation bound");
-            return Ok(bound);
+                let mut node = node;
+                if !a.traits.is_empty() {
+                    node.instance_info.insert("traits".into(), serde_json::json!(a.traits));
+                }
+                let bound = self.store().bind_allocation(a.clone(), node, self.host()).await;
+                self.store().release_node(&candidate.uuid, self.host()).await?;
+                let (bound, _) = match bound {
+                    Err(StoreError::NotFound { .. }) => {
+                        tracing::info!(allocation = %a.uuid, "allocation deleted while it was being processed");
+                        return Ok(a);
+                    }
+                    other => other?,
+                };
+                tracing::info!(allocation = %bound.uuid, node = %candidate.uuid, "allocation bound");
+                return Ok(bound);
+            }
+            if locked.is_empty() || round >= attempts {
+                break;
+            }
+            round += 1;
+            nodes = locked;
+            tokio::time::sleep(interval).await;
         }
         let mut msg = format!(
             "No available nodes match the resource class {}",

@@ -50,10 +50,10 @@ impl Conductor {
                         self.record_error(&mut task, history::INTROSPECTION, msg);
                         // The ramdisk is no longer wanted: forget the lookup data, power off.
                         task.node.driver_internal_info.remove(crate::inspection::LOOKUP_CACHE);
-                        if !task.node.disable_power_off {
-                            if let Ok(state) = driver.power.set_power_state(&task.node, ferric_core::PowerState::Off, None).await {
-                                task.node.set_power_state(state);
-                            }
+                        // Powered off, or rebooted with `disable_power_off` (Ironic's
+                        // `clean_up(always_power_off=True)`).
+                        if let Err(e) = crate::power_off_or_reboot(&driver, &mut task.node).await {
+                            tracing::warn!(node = %task.node.uuid, error = %e, "could not power off after aborting inspection");
                         }
                     }
                     S::RescueWait => {

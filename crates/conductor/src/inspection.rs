@@ -29,21 +29,23 @@ impl Conductor {
         if driver.hardware_type == "fake-hardware" {
             ferric_drivers::fake::remember_boot_device(&mut task.node, "pxe", false);
         }
+        // Ironic powers off, prepares the boot and powers on; with `disable_power_off` it
+        // reboots instead.
         let current = driver.power.get_power_state(&task.node).await?;
-        let target = if current == PowerState::On { PowerState::Rebooting } else { PowerState::On };
+        let target = if current == PowerState::On || task.node.disable_power_off { PowerState::Rebooting } else { PowerState::On };
         let state = driver.power.set_power_state(&task.node, target, None).await?;
         task.node.set_power_state(state);
         Ok(())
     }
 
-    /// Power the node off at the end of inspection unless it asks not to be.
-    async fn power_off_after_inspection(&self, task: &mut Task, driver: &Driver) {
-        if !self.config().power_off_after_inspection || task.node.disable_power_off {
+    /// Power the node off at the end of inspection (`[inspector]power_off`), or reboot it
+    /// when it has `disable_power_off`, as Ironic's `tear_down_managed_boot`.
+    pub(crate) async fn power_off_after_inspection(&self, task: &mut Task, driver: &Driver) {
+        if !self.config().power_off_after_inspection {
             return;
         }
-        match driver.power.set_power_state(&task.node, PowerState::Off, None).await {
-            Ok(state) => task.node.set_power_state(state),
-            Err(e) => tracing::warn!(node = %task.node.uuid, error = %e, "could not power off after inspection"),
+        if let Err(e) = crate::power_off_or_reboot(driver, &mut task.node).await {
+            tracing::warn!(node = %task.node.uuid, error = %e, "could not power off (or reboot) after inspection");
         }
     }
 

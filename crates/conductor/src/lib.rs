@@ -397,6 +397,11 @@ impl Conductor {
     /// `PUT /v1/nodes/{id}/states/power`. Returns once the request is accepted.
     pub async fn change_power_state(&self, ident: &str, target: PowerState, timeout: Option<u64>) -> CResult<()> {
         let mut task = self.acquire(ident).await?;
+        // Ironic's `node_power_action` refuses to power off a node with `disable_power_off`.
+        if let Err(e) = refuse_power_off(&task.node, target) {
+            self.release(task).await;
+            return Err(e);
+        }
         let driver = match self.inner.drivers.driver_for(&task.node) {
             Ok(d) => d,
             Err(e) => {
@@ -500,6 +505,15 @@ impl Conductor {
         Ok(())
     }
 
+    /// `GET /v1/nodes/{id}/vmedia` (API 1.93): read without the lock (Ironic takes a shared
+    /// one), after validating the management interface.
+    pub async fn get_virtual_media(&self, ident: &str) -> CResult<serde_json::Value> {
+        let node = self.inner.store.get_node(ident).await?;
+        let driver = self.inner.drivers.driver_for(&node)?;
+        driver.management.validate(&node)?;
+        Ok(driver.management.get_virtual_media(&node).await?)
+    }
+
     /// `POST /v1/nodes/{id}/vmedia` (API 1.89): checked under the lock, then done on a worker;
     /// a failure lands in `last_error` and the node's history, as in Ironic. Attaching first
     /// withdraws any image published for the device earlier, which needs a boot interface that
@@ -590,6 +604,25 @@ impl Conductor {
         let driver = self.inner.drivers.driver_for(&node)?;
         Ok(driver.validate_all(&node).into_iter().map(|(k, r)| (k, r.map_err(|e| e.to_string()))).collect())
     }
+}
+
+/// A node with `disable_power_off` (API 1.95) is never powered off: Ironic's
+/// `PowerStateFailure`, a 409.
+pub(crate) fn refuse_power_off(node: &Node, target: PowerState) -> CResult<()> {
+    if node.disable_power_off && matches!(target, PowerState::Off | PowerState::SoftPowerOff) {
+        tracing::error!(node = %node.uuid, "refusing to power off a node with disable_power_off set");
+        return Err(ConductorError::Conflict(format!("Failed to set node power state to {target}.")));
+    }
+    Ok(())
+}
+
+/// Power a node off, or reboot it when it must not be powered off (Ironic's handling of
+/// `disable_power_off` wherever a flow powers a node off).
+pub(crate) async fn power_off_or_reboot(driver: &ferric_drivers::Driver, node: &mut Node) -> Result<(), DriverError> {
+    let target = if node.disable_power_off { PowerState::Rebooting } else { PowerState::Off };
+    let state = driver.power.set_power_state(node, target, None).await?;
+    node.set_power_state(state);
+    Ok(())
 }
 
 #[cfg(test)]

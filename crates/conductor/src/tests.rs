@@ -469,3 +469,196 @@ async fn each_template_step_is_recorded_in_deploy_step_while_it_runs() {
     assert_eq!(seen.iter().filter(|s| **s == *expected.as_object().unwrap()).count(), 1, "{seen:?}");
     assert!(n.deploy_step.is_empty());
 }
+
+// ------------------------------------------------------------------ runbooks (API 1.92)
+
+/// A manageable node cleaned with a runbook's steps, as the API hands them over.
+async fn clean_with_runbook(e: &Env, name: &str, steps: serde_json::Value) -> Node {
+    enroll(&e.store, name).await;
+    act(e, name, Event::Manage).await;
+    let steps: Vec<ferric_core::RunbookStep> = serde_json::from_value(steps).unwrap();
+    let rb = ferric_core::Runbook { name: "CUSTOM_BIOS".into(), steps, ..Default::default() };
+    assert!(rb.approved_for(&["CUSTOM_BIOS".into()]));
+    let args = ProvisionArgs { clean_steps: Some(rb.user_steps()), disable_ramdisk: Some(rb.disable_ramdisk), ..Default::default() };
+    e.conductor.provision(name, Event::Clean, args).await.unwrap();
+    settled(&e.store, name).await
+}
+
+#[tokio::test]
+async fn runbook_steps_clean_a_node_in_the_runbooks_order() {
+    let e = env();
+    let apply = serde_json::json!({"interface": "bios", "step": "apply_configuration", "order": 1,
+        "args": {"settings": [{"name": "LogicalProc", "value": "Enabled"}]}});
+    let reset = serde_json::json!({"interface": "bios", "step": "factory_reset", "order": 2, "args": {}});
+    // The list order runs, not `order`: apply then reset leaves nothing, reset then apply the setting.
+    let n = clean_with_runbook(&e, "n1", serde_json::json!([apply, reset])).await;
+    assert_eq!((n.provision_state, n.last_error.as_deref()), (S::Manageable, None));
+    assert!(n.bios_settings.is_empty(), "{:?}", n.bios_settings);
+    assert!(n.clean_step.is_empty());
+    let n = clean_with_runbook(&e, "n2", serde_json::json!([reset, apply])).await;
+    assert_eq!(n.provision_state, S::Manageable);
+    assert_eq!(n.bios_settings.get("LogicalProc"), Some(&serde_json::json!("Enabled")));
+}
+
+#[tokio::test]
+async fn a_runbook_step_the_node_lacks_is_refused_and_changes_nothing() {
+    let e = env();
+    enroll(&e.store, "n1").await;
+    act(&e, "n1", Event::Manage).await;
+    let rb = ferric_core::Runbook {
+        steps: vec![ferric_core::RunbookStep { interface: "bios".into(), step: "x".into(), args: Default::default(), order: 1 }],
+        ..Default::default()
+    };
+    let err = e.conductor.provision("n1", Event::Clean, ProvisionArgs { clean_steps: Some(rb.user_steps()), ..Default::default() }).await.unwrap_err();
+    assert!(matches!(err, ConductorError::Invalid(ref m) if m.contains("\"x\"")), "{err}");
+    assert_eq!(settled(&e.store, "n1").await.provision_state, S::Manageable);
+}
+
+// ------------------------------------------------------------ disable_power_off (API 1.95)
+
+async fn no_power_off(e: &Env, name: &str) -> Node {
+    let n = enroll(&e.store, name).await;
+    e.store
+        .update_node(name, None, |n| -> Result<(), ()> {
+            n.disable_power_off = true;
+            n.power_state = Some(PowerState::On);
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_node_with_disable_power_off_is_never_powered_off() {
+    let e = env();
+    no_power_off(&e, "n1").await;
+    for target in [PowerState::Off, PowerState::SoftPowerOff] {
+        let err = e.conductor.change_power_state("n1", target, None).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("Failed to set node power state to {target}."));
+        assert!(matches!(err, ConductorError::Conflict(_)));
+    }
+    let n = settled(&e.store, "n1").await;
+    assert_eq!((n.power_state, n.target_power_state, n.reservation), (Some(PowerState::On), None, None), "nothing changed, lock released");
+    // Rebooting and powering on are fine.
+    e.conductor.change_power_state("n1", PowerState::Rebooting, None).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.power_state, Some(PowerState::On));
+    e.conductor.change_power_state("n1", PowerState::On, None).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.power_state, Some(PowerState::On));
+    // Without the flag the same node powers off.
+    e.store.update_node("n1", None, |n| -> Result<(), ()> { n.disable_power_off = false; Ok(()) }).await.unwrap().unwrap();
+    e.conductor.change_power_state("n1", PowerState::Off, None).await.unwrap();
+    assert_eq!(settled(&e.store, "n1").await.power_state, Some(PowerState::Off));
+}
+
+#[tokio::test]
+async fn aborting_inspection_reboots_a_node_that_must_stay_on() {
+    let e = env();
+    for (name, keep_on) in [("keep", true), ("plain", false)] {
+        enroll(&e.store, name).await;
+        e.store
+            .update_node(name, None, move |n| -> Result<(), ()> {
+                n.provision_state = S::InspectWait;
+                n.target_provision_state = Some(S::Manageable);
+                n.power_state = Some(PowerState::On);
+                n.disable_power_off = keep_on;
+                Ok(())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        e.conductor.provision(name, Event::Abort, ProvisionArgs::default()).await.unwrap();
+        let n = settled(&e.store, name).await;
+        assert_eq!(n.provision_state, S::InspectFailed);
+        let want = if keep_on { PowerState::On } else { PowerState::Off };
+        assert_eq!(n.power_state, Some(want), "{name}");
+    }
+}
+
+fn kvm_report() -> (serde_json::Value, Dict) {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/inspection/metal3-inspector-data-kvm-vm.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap();
+    let mut plugin = doc.as_object().unwrap().clone();
+    let inventory = plugin.remove("inventory").unwrap();
+    (inventory, plugin)
+}
+
+#[tokio::test]
+async fn in_band_inspection_reboots_instead_of_powering_off() {
+    let e = env();
+    for (name, keep_on) in [("keep", true), ("plain", false)] {
+        enroll(&e.store, name).await;
+        e.store
+            .update_node(name, None, move |n| -> Result<(), ()> {
+                n.interfaces.inspect = "agent".into();
+                n.disable_power_off = keep_on;
+                Ok(())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        act(&e, name, Event::Manage).await;
+        let n = act(&e, name, Event::Inspect).await;
+        assert_eq!((n.provision_state, n.power_state), (S::InspectWait, Some(PowerState::On)), "{name}");
+        let (inventory, plugin) = kvm_report();
+        e.conductor.continue_inspection(&n.uuid, inventory, plugin).await.unwrap();
+        let mut n = settled(&e.store, name).await;
+        for _ in 0..200 {
+            if n.provision_state == S::Manageable {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            n = settled(&e.store, name).await;
+        }
+        assert_eq!(n.provision_state, S::Manageable, "{name}: {:?}", n.last_error);
+        let want = if keep_on { PowerState::On } else { PowerState::Off };
+        assert_eq!(n.power_state, Some(want), "{name}: powered off only when allowed");
+    }
+}
+
+#[tokio::test]
+async fn virtual_media_cannot_be_read_with_fake_hardware() {
+    let e = env();
+    enroll(&e.store, "n1").await;
+    let err = e.conductor.get_virtual_media("n1").await.unwrap_err();
+    assert!(matches!(err, ConductorError::Invalid(_)));
+    assert_eq!(err.to_string(), "Driver fake-hardware does not support get_virtual_media (disabled or not implemented).");
+    assert!(matches!(e.conductor.get_virtual_media("nope").await, Err(ConductorError::NotFound { .. })));
+}
+
+// ------------------------------------------------------------------ allocations and locks
+
+#[tokio::test]
+async fn an_allocation_waits_for_a_node_locked_for_a_moment() {
+    let e = env_with(ConductorConfig { node_locked_retry_interval: Duration::from_millis(100), node_locked_retry_attempts: 3, ..Default::default() });
+    for name in ["n1", "n2"] {
+        enroll(&e.store, name).await;
+        act(&e, name, Event::Manage).await;
+        act(&e, name, Event::Provide).await;
+        e.store.update_node(name, None, |n| -> Result<(), ()> { n.resource_class = Some(format!("rc-{}", n.name.clone().unwrap())); Ok(()) }).await.unwrap().unwrap();
+    }
+    let alloc = |rc: &str| ferric_core::Allocation {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        resource_class: Some(rc.into()),
+        state: "allocating".into(),
+        created_at: ferric_core::model::now(),
+        ..Default::default()
+    };
+    // n1 is locked by someone else (a power action, say) and freed 150 ms later: the second
+    // round finds it, as Ironic's retries do.
+    e.store.reserve_node("n1", "other-host").await.unwrap();
+    let store = e.store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(store.release_node(&uuid_for("n1"), "other-host").await.unwrap());
+    });
+    let a = e.store.create_allocation(alloc("rc-n1")).await.unwrap();
+    let a = e.conductor.allocate(a).await.unwrap();
+    assert_eq!((a.state.as_str(), a.node_uuid.as_deref()), ("active", Some(uuid_for("n1").as_str())), "{:?}", a.last_error);
+    // n2 stays locked: after the rounds the allocation fails.
+    e.store.reserve_node("n2", "other-host").await.unwrap();
+    let a = e.store.create_allocation(alloc("rc-n2")).await.unwrap();
+    let a = e.conductor.allocate(a).await.unwrap();
+    assert_eq!((a.state.as_str(), a.node_uuid), ("error", None));
+}

@@ -17,7 +17,7 @@ pub mod version;
 
 pub use fsm::{Event, Transition};
 pub use model::{
-    Allocation, Chassis, Conductor, DeployStep, DeployTemplate, Dict, Inspection, InspectionState, Interfaces, Node, NodeHistory, NodeInventory, Port, Portgroup, Timestamp, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, Conductor, DeployStep, DeployTemplate, Dict, Inspection, InspectionState, Interfaces, Node, NodeHistory, NodeInventory, Port, Portgroup, Runbook, RunbookStep, Timestamp, VolumeConnector, VolumeTarget,
 };
 pub use states::{PowerState, ProvisionState};
 pub use version::Version;

@@ -548,6 +548,101 @@ impl Default for DeployTemplate {
     }
 }
 
+/// A step of a runbook: run `interface`.`step` with `args`; `order` is kept as given (Ironic
+/// runs a runbook's steps in list order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunbookStep {
+    pub interface: String,
+    pub step: String,
+    #[serde(default)]
+    pub args: Dict,
+    pub order: i64,
+}
+
+impl RunbookStep {
+    /// The step as the provision API passes it on (Ironic's `convert_steps`): `interface`,
+    /// `step`, `args`, `order`.
+    pub fn to_user_step(&self) -> Dict {
+        let mut d = Dict::new();
+        d.insert("interface".into(), Value::String(self.interface.clone()));
+        d.insert("step".into(), Value::String(self.step.clone()));
+        d.insert("args".into(), Value::Object(self.args.clone()));
+        d.insert("order".into(), Value::from(self.order));
+        d
+    }
+
+    /// Ironic's key for matching stored and requested steps (`_step_key`).
+    fn key(&self) -> (String, String, String, i64) {
+        // serde_json maps are sorted, so equal arguments serialise equally.
+        (self.interface.clone(), self.step.clone(), Value::Object(self.args.clone()).to_string(), self.order)
+    }
+}
+
+/// A named list of clean/service steps (`/v1/runbooks`, API 1.92). Before API 1.112 a node may
+/// use a runbook only when one of its traits is the runbook's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Runbook {
+    pub id: i64,
+    pub uuid: String,
+    /// A trait name (`CUSTOM_...` or a standard trait); unique.
+    pub name: String,
+    pub steps: Vec<RunbookStep>,
+    pub disable_ramdisk: bool,
+    pub extra: Dict,
+    pub public: bool,
+    pub owner: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+impl Default for Runbook {
+    fn default() -> Self {
+        Runbook {
+            id: 0,
+            uuid: String::new(),
+            name: String::new(),
+            steps: Vec::new(),
+            disable_ramdisk: false,
+            extra: Dict::new(),
+            public: false,
+            owner: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: None,
+        }
+    }
+}
+
+impl Runbook {
+    /// Whether a node with these traits may run the runbook (API 1.92-1.111: the runbook's
+    /// name must be one of the node's traits).
+    pub fn approved_for(&self, node_traits: &[String]) -> bool {
+        node_traits.contains(&self.name)
+    }
+
+    /// The steps as user clean or service steps, in the runbook's order.
+    pub fn user_steps(&self) -> Vec<Dict> {
+        self.steps.iter().map(RunbookStep::to_user_step).collect()
+    }
+}
+
+/// The step list a runbook has after an update from `old` to `new`, in the order Ironic's
+/// database returns it: Ironic keeps the stored steps that still match one requested (same
+/// interface, step, arguments and order), deletes the others and inserts the unmatched
+/// requested steps after them, so kept steps come first, in their old order.
+pub fn updated_runbook_steps(old: &[RunbookStep], new: &[RunbookStep]) -> Vec<RunbookStep> {
+    let mut unmatched: Vec<Option<&RunbookStep>> = new.iter().map(Some).collect();
+    let mut out = Vec::with_capacity(new.len());
+    for o in old {
+        if let Some(slot) = unmatched.iter_mut().find(|n| n.is_some_and(|n| n.key() == o.key())) {
+            *slot = None;
+            out.push(o.clone());
+        }
+    }
+    out.extend(unmatched.into_iter().flatten().cloned());
+    out
+}
+
 /// Severities and event types of node history entries (`ironic/common/states.py`, "History
 /// Event State Types"). Ironic also uses some provision states as event types (`deploying`,
 /// `cleaning`, `servicing`, `rescue`, `verifying`).
@@ -640,4 +735,52 @@ pub const DEPLOY_STEP_INTERFACES: &[(&str, i64)] =
 /// The rank of a deploy step's interface (0 for an interface that cannot run deploy steps).
 pub fn deploy_interface_rank(interface: &str) -> i64 {
     DEPLOY_STEP_INTERFACES.iter().find(|(i, _)| *i == interface).map(|(_, r)| *r).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn step(name: &str, order: i64, args: Value) -> RunbookStep {
+        RunbookStep { interface: "bios".into(), step: name.into(), args: args.as_object().cloned().unwrap_or_default(), order }
+    }
+
+    #[test]
+    fn runbooks_are_approved_by_a_trait_named_like_them() {
+        let rb = Runbook { name: "CUSTOM_FW".into(), ..Default::default() };
+        assert!(rb.approved_for(&["HW_CPU_X86_VMX".into(), "CUSTOM_FW".into()]));
+        assert!(!rb.approved_for(&["CUSTOM_FW2".into()]));
+        assert!(!rb.approved_for(&[]));
+    }
+
+    #[test]
+    fn runbook_steps_become_user_steps_with_their_order() {
+        let rb = Runbook { steps: vec![step("b", 2, json!({"k": 1})), step("a", 1, json!({}))], ..Default::default() };
+        let steps = rb.user_steps();
+        assert_eq!(Value::Array(steps.into_iter().map(Value::Object).collect()), json!([
+            {"interface": "bios", "step": "b", "args": {"k": 1}, "order": 2},
+            {"interface": "bios", "step": "a", "args": {}, "order": 1},
+        ]));
+    }
+
+    #[test]
+    fn updated_steps_keep_matching_stored_steps_first() {
+        let a = step("a", 1, json!({}));
+        let b = step("b", 2, json!({}));
+        let c = step("c", 3, json!({}));
+        // Appending keeps the list order.
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), &[a.clone(), b.clone(), c.clone()]), vec![a.clone(), b.clone(), c.clone()]);
+        // A new step put in front of a kept one still comes after it (Ironic inserts new rows).
+        assert_eq!(updated_runbook_steps(&[a.clone(), b.clone()], &[c.clone(), a.clone()]), vec![a.clone(), c.clone()]);
+        // Reordering stored steps does not reorder them.
+        assert_eq!(updated_runbook_steps(&[a.clone(), b.clone()], &[b.clone(), a.clone()]), vec![a.clone(), b.clone()]);
+        // A changed order or argument is a new step.
+        let a2 = step("a", 5, json!({}));
+        let a3 = step("a", 1, json!({"x": true}));
+        assert_eq!(updated_runbook_steps(&[a.clone(), b.clone()], &[a2.clone(), b.clone()]), vec![b.clone(), a2]);
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), std::slice::from_ref(&a3)), vec![a3]);
+        // Duplicates match one for one.
+        assert_eq!(updated_runbook_steps(std::slice::from_ref(&a), &[a.clone(), a.clone()]), vec![a.clone(), a]);
+    }
 }

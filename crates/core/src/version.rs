@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 91;
+pub const MAX_MINOR: u16 = 95;
 
 impl Version {
     pub fn minor(self) -> u16 {
@@ -167,10 +167,17 @@ pub mod feature {
     pub const OVN_VTEP: u16 = 90;
     /// A trailing `.json` in a path is no longer stripped (before 1.91 it was).
     pub const DOT_JSON: u16 = 91;
+    /// `/v1/runbooks`, and `runbook` for manual cleaning and servicing.
+    pub const RUNBOOKS: u16 = 92;
+    /// `GET /v1/nodes/{node}/vmedia`.
+    pub const GET_VMEDIA: u16 = 93;
+    /// `node_ident` (a node UUID or name) when creating a port.
+    pub const PORT_NODE_IDENT: u16 = 94;
     /// `disable_ramdisk` for servicing.
     pub const SERVICE_DISABLE_RAMDISK: u16 = 108;
     /// `vendor`, `model`, `serial_number` of firmware components.
     pub const FIRMWARE_IDENTITY: u16 = 114;
+    /// Node `disable_power_off`: the conductor never powers the node off (reboots instead).
     pub const DISABLE_POWER_OFF: u16 = 95;
     /// `/v1/inspection_rules` (inspection rules migrated from ironic-inspector).
     pub const RULES: u16 = 96;

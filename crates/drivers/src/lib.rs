@@ -88,6 +88,11 @@ pub trait ManagementInterface: Send + Sync {
     fn set_secure_boot<'a>(&'a self, _node: &'a Node, _on: bool) -> BoxFut<'a, DResult<()>> {
         Box::pin(async { Err(DriverError::Unsupported("The management interface does not support secure boot".into())) })
     }
+    /// The virtual media devices and what is attached to them (API 1.93). Unsupported unless
+    /// an implementation says so, as Ironic's base interface.
+    fn get_virtual_media<'a>(&'a self, node: &'a Node) -> BoxFut<'a, DResult<Value>> {
+        Box::pin(async move { Err(DriverError::Unsupported(unsupported_extension(node, "get_virtual_media"))) })
+    }
     /// Attach a virtual media device (`cdrom`, `disk`, `floppy`) from `image_url` (API 1.89).
     /// Unsupported unless an implementation says so, as Ironic's base interface.
     fn attach_virtual_media<'a>(&'a self, node: &'a Node, _device_type: &'a str, _image_url: &'a str) -> BoxFut<'a, DResult<()>> {

@@ -3,7 +3,7 @@
 use crate::{Result, Store, StoreError};
 use ferric_core::rules::InspectionRule;
 use ferric_core::{
-    Allocation, Chassis, Conductor, DeployTemplate, Node, NodeHistory, NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, Conductor, DeployTemplate, Node, NodeHistory, NodeInventory, Port, Portgroup, Runbook, VolumeConnector, VolumeTarget,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
@@ -288,6 +288,23 @@ pub struct InspectionWrite {
     pub plugin_data: serde_json::Value,
     /// The stored inspection (`Store::begin_inspection`) this finishes, if any.
     pub record: Option<String>,
+}
+
+impl Record for Runbook {
+    const TABLE: &'static str = "runbooks";
+    const KIND: &'static str = "Runbook";
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_updated_at(&mut self, t: ferric_core::Timestamp) {
+        self.updated_at = Some(t);
+    }
+    fn uuid(&self) -> &str {
+        &self.uuid
+    }
+    fn columns(&self) -> Vec<(&'static str, Sql)> {
+        vec![("name", Sql::Text(self.name.clone())), ("owner", opt(&self.owner)), ("public", Sql::Integer(self.public as i64))]
+    }
 }
 
 /// Turn a UNIQUE violation into [`StoreError::Duplicate`] naming the column and value.
@@ -1309,6 +1326,39 @@ impl Store {
     /// Delete every stored rule; returns how many there were.
     pub async fn delete_all_inspection_rules(&self) -> Result<usize> {
         self.write(|c| Ok(c.execute("DELETE FROM inspection_rules", [])?)).await
+    }
+
+    // ---------------------------------------------------------------- runbooks
+
+    pub async fn create_runbook(&self, r: Runbook) -> Result<Runbook> {
+        self.insert_doc(r).await
+    }
+
+    /// A runbook by UUID or name.
+    pub async fn get_runbook(&self, ident: &str) -> Result<Runbook> {
+        self.find_doc("Runbook", ident, BY_UUID_OR_NAME).await
+    }
+
+    /// Runbooks, or with `project` only those it owns and the public ones (as Ironic's
+    /// project filter).
+    pub async fn list_runbooks(&self, project: Option<String>, q: ListQuery) -> Result<Vec<Runbook>> {
+        self.read(move |c| {
+            let mut w = Where::default();
+            if let Some(p) = project {
+                w.conds.push("(owner = ? OR public = 1)".into());
+                w.params.push(Sql::Text(p));
+            }
+            list_docs(c, &["name", "owner", "public"], w, &q)
+        })
+        .await
+    }
+
+    pub async fn save_runbook(&self, r: Runbook) -> Result<Runbook> {
+        self.save_rec(r).await
+    }
+
+    pub async fn delete_runbook(&self, uuid: &str) -> Result<()> {
+        self.delete_rec::<Runbook>(uuid).await
     }
 
     // ---------------------------------------------------------------- conductors

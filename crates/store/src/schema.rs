@@ -162,4 +162,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inspection_rules_phase ON inspection_rules(phase);
     "#,
+    // 8: runbooks (API 1.92).
+    // Steps live in the document; owner and public are columns for the project filter.
+    r#"
+    CREATE TABLE runbooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        owner TEXT,
+        public INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    );
+    "#,
 ];

@@ -451,3 +451,73 @@ async fn every_inspection_is_kept_with_its_raw_report_and_result() {
     assert!(store.list_inspections(&uuid(1)).await.unwrap().is_empty());
     assert_eq!(store.list_inspections(&uuid(2)).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn runbooks_are_unique_keep_their_step_order_and_filter_by_project() {
+    use ferric_core::{Runbook, RunbookStep};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let step = |name: &str, order: i64| RunbookStep { interface: "bios".into(), step: name.into(), args: Default::default(), order };
+    let rb = |i: usize, name: &str, owner: Option<&str>, public: bool| Runbook {
+        uuid: uuid(i),
+        name: name.into(),
+        // Listed out of `order`: the list order is what runs.
+        steps: vec![step("factory_reset", 2), step("apply_configuration", 1)],
+        owner: owner.map(Into::into),
+        public,
+        created_at: ferric_core::model::now(),
+        ..Default::default()
+    };
+    store.create_runbook(rb(1, "CUSTOM_A", Some("p1"), false)).await.unwrap();
+    store.create_runbook(rb(2, "CUSTOM_B", None, true)).await.unwrap();
+    store.create_runbook(rb(3, "CUSTOM_C", Some("p2"), false)).await.unwrap();
+    match store.create_runbook(rb(4, "CUSTOM_A", None, false)).await {
+        Err(StoreError::Duplicate { kind, field, value }) => assert_eq!((kind, field.as_str(), value.as_str()), ("Runbook", "name", "CUSTOM_A")),
+        other => panic!("expected a duplicate name, got {other:?}"),
+    }
+    match store.create_runbook(rb(1, "CUSTOM_D", None, false)).await {
+        Err(StoreError::Duplicate { field, .. }) => assert_eq!(field, "uuid"),
+        other => panic!("expected a duplicate UUID, got {other:?}"),
+    }
+    let a = store.get_runbook("CUSTOM_A").await.unwrap();
+    assert_eq!((a.uuid.as_str(), a.steps[0].step.as_str(), a.steps[1].order), (uuid(1).as_str(), "factory_reset", 1));
+    assert_eq!(store.get_runbook(&uuid(2)).await.unwrap().name, "CUSTOM_B");
+    let names = |v: Vec<Runbook>| v.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_runbooks(None, ListQuery::default()).await.unwrap()), ["CUSTOM_A", "CUSTOM_B", "CUSTOM_C"]);
+    // A project sees its own runbooks and the public ones.
+    assert_eq!(names(store.list_runbooks(Some("p1".into()), ListQuery::default()).await.unwrap()), ["CUSTOM_A", "CUSTOM_B"]);
+    let by_name_desc = ListQuery { sort_key: Some("name".into()), sort_dir: ferric_store::SortDir::Desc, limit: Some(2), ..Default::default() };
+    assert_eq!(names(store.list_runbooks(None, by_name_desc).await.unwrap()), ["CUSTOM_C", "CUSTOM_B"]);
+    // Renaming onto a taken name is refused and changes nothing.
+    let mut b = store.get_runbook("CUSTOM_B").await.unwrap();
+    b.name = "CUSTOM_A".into();
+    assert!(matches!(store.save_runbook(b).await, Err(StoreError::Duplicate { .. })));
+    let mut b = store.get_runbook(&uuid(2)).await.unwrap();
+    assert_eq!(b.name, "CUSTOM_B");
+    b.public = false;
+    b.owner = Some("p1".into());
+    b.steps.reverse();
+    let saved = store.save_runbook(b).await.unwrap();
+    assert!(saved.updated_at.is_some());
+    store.delete_runbook(&uuid(3)).await.unwrap();
+    assert!(matches!(store.delete_runbook(&uuid(3)).await, Err(StoreError::NotFound { .. })));
+    store.close();
+    drop(store);
+    // Survives a reopen (the runbooks migration applied once).
+    let store = open(&dir);
+    let b = store.get_runbook("CUSTOM_B").await.unwrap();
+    assert_eq!((b.public, b.owner.as_deref(), b.steps[0].step.as_str()), (false, Some("p1"), "apply_configuration"));
+    assert_eq!(names(store.list_runbooks(Some("p2".into()), ListQuery::default()).await.unwrap()), Vec::<String>::new());
+    assert!(matches!(store.get_runbook("CUSTOM_C").await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn disable_power_off_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_node(Node { disable_power_off: true, ..node(&uuid(1), Some("n1")) }).await.unwrap();
+    store.close();
+    drop(store);
+    let store = open(&dir);
+    assert!(store.get_node("n1").await.unwrap().disable_power_off);
+}
