@@ -64,6 +64,7 @@ pub async fn v1(ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl) -> Json<Value> {
         ("shards", f::SHARD),
         ("deploy_templates", f::DEPLOY_TEMPLATES),
         ("runbooks", f::RUNBOOKS),
+        ("inspection_rules", f::RULES),
     ];
     for (name, min) in gated {
         if v.at_least(min) {

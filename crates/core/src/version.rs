@@ -12,7 +12,7 @@ pub struct Version(pub u16);
 pub const MIN: Version = Version(1);
 /// The highest microversion ferric implements completely. See docs/microversions.md.
 pub const MAX: Version = Version(MAX_MINOR);
-pub const MAX_MINOR: u16 = 95;
+pub const MAX_MINOR: u16 = 96;
 
 impl Version {
     pub fn minor(self) -> u16 {
