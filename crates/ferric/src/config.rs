@@ -43,7 +43,7 @@ impl InspectionRules {
             None => Vec::new(),
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| format!("Built-in rules file not found: {}: {e}", p.display()))?;
-                let doc: serde_json::Value = serde_yaml::from_str(&text)
+                let doc: serde_json::Value = serde_yaml_ng::from_str(&text)
                     .map_err(|e| format!("Error parsing YAML in built-in rules file {}: {e}", p.display()))?;
                 if !doc.is_array() {
                     return Err(format!("Built-in rules file ({}) should contain a list of rules", p.display()));
@@ -250,7 +250,7 @@ impl Inspector {
             let path = &self.known_accelerators;
             let text = std::fs::read_to_string(path).map_err(|e| format!("[inspector] known_accelerators: cannot read {path}: {e}"))?;
             let doc: serde_json::Value =
-                serde_yaml::from_str(&text).map_err(|e| format!("[inspector] known_accelerators: {path} is not YAML: {e}"))?;
+                serde_yaml_ng::from_str(&text).map_err(|e| format!("[inspector] known_accelerators: {path} is not YAML: {e}"))?;
             i::known_accelerators_from(&doc).map_err(|e| format!("[inspector] known_accelerators: {path}: {e}"))?
         };
         let cfg = HookConfig {
