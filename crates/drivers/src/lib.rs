@@ -9,6 +9,8 @@
 
 pub mod agent;
 pub mod fake;
+pub mod ipmi;
+pub mod redfish;
 
 use ferric_core::{Dict, Node, PowerState};
 use serde_json::Value;
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -102,6 +105,12 @@ pub trait ManagementInterface: Send + Sync {
     fn detach_virtual_media<'a>(&'a self, node: &'a Node, _device_types: Option<&'a [String]>) -> BoxFut<'a, DResult<()>> {
         Box::pin(async move { Err(DriverError::Unsupported(unsupported_extension(node, "detach_virtual_media"))) })
     }
+    /// What the BMC tells about itself (for IPMI, `lan print`: its IP and MAC address), kept
+    /// in `driver_internal_info.bmc` when a node is verified. Empty unless an implementation
+    /// says more.
+    fn bmc_facts<'a>(&'a self, _node: &'a Node) -> BoxFut<'a, DResult<Dict>> {
+        Box::pin(async { Ok(Dict::new()) })
+    }
     /// Indicators (LEDs) as `(component, name, readonly, states)`.
     fn indicators(&self, _node: &Node) -> DResult<Vec<Indicator>> {
         Err(DriverError::Unsupported("The management interface does not support indicators".into()))
@@ -149,6 +158,20 @@ pub fn find_indicator(all: Vec<Indicator>, component: &str, name: &str) -> DResu
         .ok_or_else(|| DriverError::InvalidParameter(format!("Invalid indicator {name} specified.")))
 }
 
+/// What an out-of-band inspection read from the BMC, for the conductor to process with the
+/// same hooks and rules as an agent's report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OobInspection {
+    /// In IPA's inventory schema (cpu, memory, disks, interfaces, system_vendor, boot).
+    pub inventory: Value,
+    /// Properties the interface sets itself, as Ironic's (`memory_mb`, `local_gb`).
+    pub properties: Dict,
+    /// MACs of the NICs the BMC reports enabled: each gets a port if it has none.
+    pub enabled_macs: Vec<String>,
+    /// The boot mode the BMC reports (`uefi`/`bios`), for the `boot_mode` capability.
+    pub boot_mode: Option<String>,
+}
+
 /// Deploy, boot, inspect, raid, bios, rescue, vendor... share this shape: validate, steps, and
 /// the per-kind operations the conductor runs through [`Driver::run`].
 pub trait GenericInterface: Send + Sync {
@@ -172,6 +195,11 @@ pub trait GenericInterface: Send + Sync {
     /// `image_publisher_settings`): needed to attach virtual media.
     fn publishes_images(&self) -> bool {
         false
+    }
+    /// Out-of-band inspection (an inspect interface that asks the BMC): `None` when this
+    /// implementation does not inspect out of band.
+    fn inspect_out_of_band<'a>(&'a self, _node: &'a Node) -> BoxFut<'a, DResult<Option<OobInspection>>> {
+        Box::pin(async { Ok(None) })
     }
     /// Run a named operation (`deploy`, `tear_down`, `inspect_hardware`, a step name, ...).
     fn run<'a>(&'a self, node: &'a mut Node, operation: &'a str, args: &'a Dict) -> BoxFut<'a, DResult<Outcome>>;
@@ -269,14 +297,29 @@ pub struct Registry {
     pub impls: Implementations,
 }
 
+/// Settings of the BMC drivers (`[redfish]`, `[ipmi]`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverConfig {
+    pub redfish: redfish::client::RedfishConfig,
+    pub ipmi: ipmi::IpmiConfig,
+}
+
 impl Registry {
-    /// Every hardware type ferric ships, enabled.
+    /// Every hardware type ferric ships, enabled, with default settings.
     pub fn builtin() -> Registry {
+        Registry::with_config(DriverConfig::default())
+    }
+
+    /// Every hardware type ferric ships: `fake-hardware`, `redfish`, `ipmi`.
+    pub fn with_config(config: DriverConfig) -> Registry {
         let mut impls = Implementations::default();
         fake::register(&mut impls);
+        redfish::register(&mut impls, config.redfish);
+        ipmi::register(&mut impls, config.ipmi);
         let mut hardware_types = BTreeMap::new();
-        let ft = fake::hardware_type();
-        hardware_types.insert(ft.name, ft);
+        for ht in [fake::hardware_type(), redfish::hardware_type(), ipmi::hardware_type()] {
+            hardware_types.insert(ht.name, ht);
+        }
         Registry { hardware_types, impls }
     }
 
@@ -300,17 +343,21 @@ impl Registry {
         let missing = |kind: &str, name: &str| {
             DriverError::InvalidParameter(format!("Interface {kind}={name} is not enabled for hardware type {}", ht.name))
         };
+        // An implementation the hardware type does not list is not enabled for it, even
+        // when another hardware type has it.
+        let listed = |kind: &str, name: &str| name.is_empty() || ht.supports(kind, name);
         let p = pick("power");
-        let power = self.impls.power.get(p.as_str()).cloned().ok_or_else(|| missing("power", &p))?;
+        let power = self.impls.power.get(p.as_str()).filter(|_| listed("power", &p)).cloned().ok_or_else(|| missing("power", &p))?;
         let m = pick("management");
-        let management = self.impls.management.get(m.as_str()).cloned().ok_or_else(|| missing("management", &m))?;
+        let management =
+            self.impls.management.get(m.as_str()).filter(|_| listed("management", &m)).cloned().ok_or_else(|| missing("management", &m))?;
         let mut generic = BTreeMap::new();
         for kind in ferric_core::Interfaces::KINDS {
             if kind == "power" || kind == "management" {
                 continue;
             }
             let name = pick(kind);
-            if let Some(i) = self.impls.generic.get(kind).and_then(|m| m.get(name.as_str())) {
+            if let Some(i) = self.impls.generic.get(kind).and_then(|m| m.get(name.as_str())).filter(|_| listed(kind, &name)) {
                 generic.insert(kind, i.clone());
             }
         }
