@@ -1,0 +1,453 @@
+//! `ferric-bench`: drives the same workloads against any Bare Metal API (ferric or OpenStack
+//! Ironic) over HTTP and prints one JSON object per workload. `bench/run.sh` runs it against
+//! both side by side and writes the comparison (BENCHMARKS.md explains the figures).
+//!
+//! Workloads (each creates its own nodes, named `bench-<run>-...`):
+//! - `create`: POST /v1/nodes, N nodes at concurrency C: rate and latency percentiles;
+//! - `list`: GET /v1/nodes/detail, R times: median / min / max milliseconds and bytes;
+//! - `provision`: N fake-hardware nodes through manage, provide, deploy, undeploy, C at a time;
+//! - `inspect`: N nodes with the agent inspect interface in `inspect wait` get a real
+//!   inventory at /v1/continue_inspection: reports per second until all are `manageable`;
+//! - `heartbeat`: N agents (lookup once, then heartbeats) for D seconds at concurrency C;
+//! - `rss`: resident memory of a process (from /proc).
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Benchmark a Bare Metal API (ferric or Ironic) over HTTP")]
+struct Cli {
+    /// The API's root URL.
+    #[arg(long, default_value = "http://127.0.0.1:6385", global = true)]
+    url: String,
+    /// A label copied into the output (e.g. ferric, ironic).
+    #[arg(long, default_value = "", global = true)]
+    label: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    Create {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    List {
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Create nodes first until there are at least this many.
+        #[arg(long, default_value_t = 0)]
+        ensure: usize,
+    },
+    Provision {
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    Inspect {
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// An inspection report (JSON with "inventory"); MACs are made unique per node.
+        #[arg(long)]
+        fixture: std::path::PathBuf,
+    },
+    Heartbeat {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        fixture: std::path::PathBuf,
+    },
+    Rss {
+        #[arg(long)]
+        pid: u32,
+    },
+}
+
+type R<T> = Result<T, String>;
+
+#[derive(Clone)]
+struct Api {
+    c: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> R<(u16, Value)> {
+        let mut r = self.c.request(method, format!("{}{path}", self.url)).header("X-OpenStack-Ironic-API-Version", "1.84");
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().await.map_err(|e| format!("{path}: {e}"))?;
+        let st = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| format!("{path}: {e}"))?;
+        Ok((st, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<&Value>, want: &[u16]) -> R<Value> {
+        let (st, b) = self.call(method, path, body).await?;
+        if want.contains(&st) {
+            Ok(b)
+        } else {
+            Err(format!("{path}: HTTP {st}: {b}"))
+        }
+    }
+    async fn create_node(&self, name: &str, extra: Value) -> R<String> {
+        let mut body = json!({"driver": "fake-hardware", "name": name});
+        if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
+            b.extend(e);
+        }
+        let n = self.ok(reqwest::Method::POST, "/v1/nodes", Some(&body), &[201]).await?;
+        n["uuid"].as_str().map(str::to_string).ok_or_else(|| format!("no uuid in {n}"))
+    }
+    async fn provision(&self, uuid: &str, target: &str) -> R<()> {
+        let path = format!("/v1/nodes/{uuid}/states/provision");
+        // A node briefly locked by the previous step's end is retried, as clients do.
+        for _ in 0..200 {
+            let (st, b) = self.call(reqwest::Method::PUT, &path, Some(&json!({"target": target}))).await?;
+            match st {
+                202 => return Ok(()),
+                409 | 503 => tokio::time::sleep(Duration::from_millis(10)).await,
+                _ => return Err(format!("{target} on {uuid}: HTTP {st}: {b}")),
+            }
+        }
+        Err(format!("{target} on {uuid}: still locked"))
+    }
+    async fn wait_state(&self, uuid: &str, want: &str, timeout: Duration) -> R<()> {
+        let t0 = Instant::now();
+        loop {
+            let n = self.ok(reqwest::Method::GET, &format!("/v1/nodes/{uuid}"), None, &[200]).await?;
+            let st = n["provision_state"].as_str().unwrap_or_default();
+            // A wait state keeps its target ("inspect wait" -> manageable); a stable one has none.
+            if st == want && (n["target_provision_state"].is_null() || want.ends_with(" wait")) && n["reservation"].is_null() {
+                return Ok(());
+            }
+            if st.ends_with("failed") {
+                return Err(format!("{uuid}: {st}: {}", n["last_error"]));
+            }
+            if t0.elapsed() > timeout {
+                return Err(format!("{uuid}: still {st} after {timeout:?} (waiting for {want})"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn run_id() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0) % 0xffffff)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let k = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[k.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Run `n` jobs with at most `c` at a time; returns each job's latency (ms) and the wall time.
+async fn pool<F, Fut>(n: usize, c: usize, job: F) -> R<(Vec<f64>, Duration)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = R<()>> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..c.max(1) {
+        let (job, next) = (job.clone(), next.clone());
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(lat);
+                }
+                let t = Instant::now();
+                job(i).await?;
+                lat.push(ms(t.elapsed()));
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        all.extend(r.map_err(|e| e.to_string())??);
+    }
+    let wall = t0.elapsed();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    Ok((all, wall))
+}
+
+fn lat_json(l: &[f64]) -> Value {
+    json!({"p50_ms": percentile(l, 0.5), "p99_ms": percentile(l, 0.99), "max_ms": l.last().copied().unwrap_or(0.0)})
+}
+
+/// The report with MACs of its own (a port's MAC belongs to one node).
+fn unique_report(base: &Value, n: usize) -> Value {
+    let mut r = base.clone();
+    let pxe = r["inventory"]["boot"]["pxe_interface"].clone();
+    let mut new_pxe = pxe.clone();
+    if let Some(ifaces) = r["inventory"]["interfaces"].as_array_mut() {
+        for (k, i) in ifaces.iter_mut().enumerate() {
+            let mac = json!(format!("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (n >> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, k));
+            if i["mac_address"] == pxe {
+                new_pxe = mac.clone();
+            }
+            i["mac_address"] = mac;
+        }
+    }
+    r["inventory"]["boot"]["pxe_interface"] = new_pxe;
+    if let Some(o) = r.as_object_mut() {
+        o.remove("logs");
+        o.remove("error");
+    }
+    r
+}
+
+async fn nodes_in_inspect_wait(api: &Api, prefix: &str, count: usize, concurrency: usize) -> R<Arc<Vec<String>>> {
+    let uuids = Arc::new(std::sync::Mutex::new(vec![String::new(); count]));
+    let (a, u, p) = (api.clone(), uuids.clone(), prefix.to_string());
+    pool(count, concurrency, move |i| {
+        let (a, u, p) = (a.clone(), u.clone(), p.clone());
+        async move {
+            let id = a.create_node(&format!("{p}-{i}"), json!({"inspect_interface": "agent"})).await?;
+            a.provision(&id, "manage").await?;
+            a.wait_state(&id, "manageable", Duration::from_secs(120)).await?;
+            a.provision(&id, "inspect").await?;
+            a.wait_state(&id, "inspect wait", Duration::from_secs(120)).await?;
+            u.lock().map_err(|e| e.to_string())?[i] = id;
+            Ok(())
+        }
+    })
+    .await?;
+    let v = uuids.lock().map_err(|e| e.to_string())?.clone();
+    Ok(Arc::new(v))
+}
+
+async fn run(cli: Cli) -> R<Value> {
+    let api = Api { c: reqwest::Client::builder().pool_max_idle_per_host(256).build().map_err(|e| e.to_string())?, url: cli.url.trim_end_matches('/').to_string() };
+    let run = run_id();
+    let out = match cli.cmd {
+        Cmd::Create { count, concurrency } => {
+            let a = api.clone();
+            let p = format!("bench-{run}");
+            let (lat, wall) = pool(count, concurrency, move |i| {
+                let (a, p) = (a.clone(), p.clone());
+                async move { a.create_node(&format!("{p}-{i}"), json!({})).await.map(|_| ()) }
+            })
+            .await?;
+            json!({"workload": "create", "count": count, "concurrency": concurrency, "seconds": wall.as_secs_f64(),
+                   "per_second": count as f64 / wall.as_secs_f64(), "latency": lat_json(&lat)})
+        }
+        Cmd::List { repeat, ensure } => {
+            let have = api.ok(reqwest::Method::GET, "/v1/nodes?fields=uuid&limit=0", None, &[200]).await.map(|b| b["nodes"].as_array().map(Vec::len).unwrap_or(0));
+            let have = have.unwrap_or(0);
+            if ensure > have {
+                let a = api.clone();
+                let p = format!("bench-{run}");
+                pool(ensure - have, 8, move |i| {
+                    let (a, p) = (a.clone(), p.clone());
+                    async move { a.create_node(&format!("{p}-{i}"), json!({})).await.map(|_| ()) }
+                })
+                .await?;
+            }
+            let mut times = Vec::new();
+            let mut bytes = 0;
+            let mut nodes = 0;
+            for _ in 0..repeat.max(1) {
+                let t = Instant::now();
+                let resp = api.c.get(format!("{}/v1/nodes/detail", api.url)).header("X-OpenStack-Ironic-API-Version", "1.84").send().await.map_err(|e| e.to_string())?;
+                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                times.push(ms(t.elapsed()));
+                bytes = body.len();
+                nodes = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["nodes"].as_array().map(Vec::len)).unwrap_or(0);
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            json!({"workload": "list_detail", "nodes": nodes, "bytes": bytes, "repeat": times.len(),
+                   "median_ms": percentile(&times, 0.5), "min_ms": times[0], "max_ms": times[times.len() - 1]})
+        }
+        Cmd::Provision { count, concurrency } => {
+            let a = api.clone();
+            let p = format!("bench-{run}");
+            let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let ids2 = ids.clone();
+            pool(count, concurrency, move |i| {
+                let (a, p, ids) = (a.clone(), p.clone(), ids2.clone());
+                async move {
+                    let id = a.create_node(&format!("{p}-{i}"), json!({})).await?;
+                    ids.lock().map_err(|e| e.to_string())?.push(id);
+                    Ok(())
+                }
+            })
+            .await?;
+            let ids = Arc::new(ids.lock().map_err(|e| e.to_string())?.clone());
+            let a = api.clone();
+            let steps = [("manage", "manageable"), ("provide", "available"), ("active", "active"), ("deleted", "available")];
+            let (lat, wall) = pool(ids.len(), concurrency, move |i| {
+                let (a, ids) = (a.clone(), ids.clone());
+                async move {
+                    for (target, state) in steps {
+                        a.provision(&ids[i], target).await?;
+                        a.wait_state(&ids[i], state, Duration::from_secs(300)).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+            json!({"workload": "provision", "count": count, "concurrency": concurrency, "seconds": wall.as_secs_f64(),
+                   "round_trips_per_second": count as f64 / wall.as_secs_f64(),
+                   "transitions_per_second": 4.0 * count as f64 / wall.as_secs_f64(), "node_cycle": lat_json(&lat)})
+        }
+        Cmd::Inspect { count, concurrency, fixture } => {
+            let base: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).map_err(|e| format!("{}: {e}", fixture.display()))?)
+                .map_err(|e| e.to_string())?;
+            let ids = nodes_in_inspect_wait(&api, &format!("bench-{run}"), count, concurrency).await?;
+            let reports: Arc<Vec<Value>> = Arc::new((0..count).map(|i| unique_report(&base, i)).collect());
+            let a = api.clone();
+            let (ids2, reps) = (ids.clone(), reports.clone());
+            let t0 = Instant::now();
+            let (lat, _) = pool(count, concurrency, move |i| {
+                let (a, ids, reps) = (a.clone(), ids2.clone(), reps.clone());
+                async move {
+                    a.ok(reqwest::Method::POST, &format!("/v1/continue_inspection?node_uuid={}", ids[i]), Some(&reps[i]), &[200, 202]).await.map(|_| ())
+                }
+            })
+            .await?;
+            let accepted = t0.elapsed();
+            let a = api.clone();
+            pool(count, concurrency, move |i| {
+                let (a, ids) = (a.clone(), ids.clone());
+                async move { a.wait_state(&ids[i], "manageable", Duration::from_secs(600)).await }
+            })
+            .await?;
+            let wall = t0.elapsed();
+            json!({"workload": "inspect", "count": count, "concurrency": concurrency, "inventory_bytes": serde_json::to_vec(&base).map(|v| v.len()).unwrap_or(0),
+                   "accept_seconds": accepted.as_secs_f64(), "seconds": wall.as_secs_f64(),
+                   "per_second": count as f64 / wall.as_secs_f64(), "post_latency": lat_json(&lat)})
+        }
+        Cmd::Heartbeat { agents, seconds, concurrency, fixture } => {
+            let base: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).map_err(|e| format!("{}: {e}", fixture.display()))?)
+                .map_err(|e| e.to_string())?;
+            let ids = nodes_in_inspect_wait(&api, &format!("bench-{run}"), agents, concurrency).await?;
+            // Each agent looks its node up once (getting its token), then heartbeats.
+            let tokens = Arc::new(std::sync::Mutex::new(vec![String::new(); agents]));
+            let (a, ids2, tk) = (api.clone(), ids.clone(), tokens.clone());
+            let base = Arc::new(base);
+            pool(agents, concurrency, move |i| {
+                let (a, ids, tk, base) = (a.clone(), ids2.clone(), tk.clone(), base.clone());
+                async move {
+                    let r = unique_report(&base, i);
+                    let macs: Vec<String> = r["inventory"]["interfaces"].as_array().into_iter().flatten().filter_map(|x| x["mac_address"].as_str().map(str::to_string)).collect();
+                    let l = a.ok(reqwest::Method::GET, &format!("/v1/lookup?node_uuid={}&addresses={}", ids[i], macs.join(",")), None, &[200]).await?;
+                    tk.lock().map_err(|e| e.to_string())?[i] = l["config"]["agent_token"].as_str().unwrap_or_default().to_string();
+                    Ok(())
+                }
+            })
+            .await?;
+            let tokens = Arc::new(tokens.lock().map_err(|e| e.to_string())?.clone());
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let count = Arc::new(AtomicUsize::new(0));
+            let mut set = tokio::task::JoinSet::new();
+            let t0 = Instant::now();
+            for w in 0..concurrency.max(1) {
+                let (a, ids, tokens, count) = (api.clone(), ids.clone(), tokens.clone(), count.clone());
+                set.spawn(async move {
+                    let mut lat = Vec::new();
+                    let mut i = w;
+                    while Instant::now() < deadline {
+                        let k = i % ids.len();
+                        let body = json!({"callback_url": format!("http://127.0.0.1:{}", 10000 + (k % 50000)), "agent_token": tokens[k], "agent_version": "13.0.0"});
+                        let t = Instant::now();
+                        a.ok(reqwest::Method::POST, &format!("/v1/heartbeat/{}", ids[k]), Some(&body), &[202]).await?;
+                        lat.push(ms(t.elapsed()));
+                        count.fetch_add(1, Ordering::Relaxed);
+                        i += concurrency.max(1);
+                    }
+                    Ok::<_, String>(lat)
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(r) = set.join_next().await {
+                all.extend(r.map_err(|e| e.to_string())??);
+            }
+            let wall = t0.elapsed();
+            all.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            let n = count.load(Ordering::Relaxed);
+            json!({"workload": "heartbeat", "agents": agents, "concurrency": concurrency, "heartbeats": n, "seconds": wall.as_secs_f64(),
+                   "per_second": n as f64 / wall.as_secs_f64(), "latency": lat_json(&all)})
+        }
+        Cmd::Rss { pid } => {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("pid {pid}: {e}"))?;
+            let kb = |key: &str| -> u64 {
+                status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+            };
+            // A Python server's memory includes its children (Ironic's API workers).
+            let mut rss = kb("VmRSS:");
+            if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+                for c in children.split_whitespace() {
+                    if let Ok(s) = std::fs::read_to_string(format!("/proc/{c}/status")) {
+                        rss += s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    }
+                }
+            }
+            json!({"workload": "rss", "pid": pid, "rss_mib": rss as f64 / 1024.0})
+        }
+    };
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let label = cli.label.clone();
+    match run(cli).await {
+        Ok(mut v) => {
+            v["label"] = json!(label);
+            println!("{v}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferric-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_get_unique_macs_and_keep_the_pxe_interface() {
+        let base = json!({"inventory": {"interfaces": [{"mac_address": "aa"}, {"mac_address": "bb"}], "boot": {"pxe_interface": "bb"}}, "logs": "x"});
+        let a = unique_report(&base, 1);
+        let b = unique_report(&base, 2);
+        assert_ne!(a["inventory"]["interfaces"][0]["mac_address"], b["inventory"]["interfaces"][0]["mac_address"]);
+        assert_eq!(a["inventory"]["boot"]["pxe_interface"], a["inventory"]["interfaces"][1]["mac_address"]);
+        assert!(a.get("logs").is_none());
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 51.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
