@@ -183,6 +183,14 @@ impl Conductor {
                     ConductorError::Driver(format!("Failed to get power state for node {}. Error: {e}", task.node.uuid))
                 })?;
                 task.node.set_power_state(state);
+                // What the BMC says of itself (IPMI: `lan print`), kept for operators and lookup.
+                match driver.management.bmc_facts(&task.node).await {
+                    Ok(facts) if !facts.is_empty() => {
+                        task.node.driver_internal_info.insert("bmc".into(), Value::Object(facts));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(node = %task.node.uuid, error = %e, "could not read the BMC's own facts"),
+                }
                 self.fire(task, Event::Done, None)
             }
             Event::Inspect => {
@@ -191,6 +199,13 @@ impl Conductor {
                 self.save(task).await?;
                 let iface = driver.interface("inspect").ok_or_else(|| ConductorError::Invalid("no inspect interface".into()))?;
                 iface.validate(&task.node)?;
+                // Out of band (Redfish): the BMC's facts go through the same hooks and rules.
+                if let Some(oob) = iface.inspect_out_of_band(&task.node).await? {
+                    self.process_out_of_band(task, oob).await?;
+                    task.node.inspection_finished_at = Some(now());
+                    task.node.inspection_started_at = None;
+                    return self.fire(task, Event::Done, None);
+                }
                 match iface.run(&mut task.node, "inspect_hardware", &empty).await? {
                     Outcome::Done => {
                         task.node.inspection_finished_at = Some(now());

@@ -297,10 +297,59 @@ impl Conductor {
     /// Run the hooks, then the inspection rules, over a report and write the result (node,
     /// ports, inspection data and this inspection's record) in one transaction. On failure
     /// nothing of it is applied: the node is as before and the record holds the error.
-    async fn process_report(&self, task: &mut Task, record: &str, inventory: Value, mut plugin_data: Dict) -> CResult<()> {
+    async fn process_report(&self, task: &mut Task, record: &str, inventory: Value, plugin_data: Dict) -> CResult<()> {
+        let hooks = self.config().inspection.clone();
+        self.process_report_with(task, record, inventory, plugin_data, &hooks, &[]).await
+    }
+
+    /// Out-of-band inspection data (Ironic's redfish `inspect_hardware`): stored as an
+    /// inspection like an agent's report, the interface's own properties (`memory_mb`,
+    /// `local_gb`, the boot mode capability) applied, then `[redfish]inspection_hooks` and
+    /// the rules, and a port for every enabled NIC. Nothing is applied on failure.
+    pub(crate) async fn process_out_of_band(&self, task: &mut Task, oob: ferric_drivers::OobInspection) -> CResult<()> {
+        let record = self.store().begin_inspection(&task.node.uuid, task.node.inspection_started_at, &raw_report(&oob.inventory, &Dict::new())).await?;
+        let before = task.node.clone();
+        for (k, v) in oob.properties {
+            task.node.properties.insert(k, v);
+        }
+        if let Some(mode) = &oob.boot_mode {
+            let has = task.node.properties.get("capabilities").and_then(Value::as_str).is_some_and(|c| {
+                c.split(',').any(|p| p.split_once(':').is_some_and(|(k, _)| k.trim() == "boot_mode"))
+            });
+            if !has {
+                match ferric_core::inspection::updated_capabilities(
+                    task.node.properties.get("capabilities"),
+                    &[("boot_mode".to_string(), mode.clone())],
+                ) {
+                    Ok(c) => {
+                        task.node.properties.insert("capabilities".into(), Value::String(c));
+                    }
+                    Err(e) => tracing::warn!(node = %task.node.uuid, error = %e, "cannot record the boot mode capability"),
+                }
+            }
+        }
+        let hooks = self.config().oob_inspection.clone();
+        let r = self.process_report_with(task, &record.uuid, oob.inventory, Dict::new(), &hooks, &oob.enabled_macs).await;
+        if r.is_err() {
+            let reservation = task.node.reservation.clone();
+            task.node = before;
+            task.node.reservation = reservation;
+        }
+        r
+    }
+
+    async fn process_report_with(
+        &self,
+        task: &mut Task,
+        record: &str,
+        inventory: Value,
+        mut plugin_data: Dict,
+        hooks: &hooks::HookConfig,
+        enabled_macs: &[String],
+    ) -> CResult<()> {
         let before = task.node.clone();
         let store = self.store();
-        let processed = match self.process_data(task, &inventory, &mut plugin_data).await {
+        let processed = match self.process_data(task, &inventory, &mut plugin_data, hooks, enabled_macs).await {
             Ok(p) => p,
             Err(e) => {
                 task.node = before;
@@ -335,14 +384,21 @@ impl Conductor {
 
     /// Hooks, then rules, in memory: the node (in the task) gets its new properties and the
     /// rules' changes; the port changes come back to be written with it.
-    async fn process_data(&self, task: &mut Task, inventory: &Value, plugin_data: &mut Dict) -> CResult<Processed> {
+    async fn process_data(
+        &self,
+        task: &mut Task,
+        inventory: &Value,
+        plugin_data: &mut Dict,
+        hook_config: &hooks::HookConfig,
+        enabled_macs: &[String],
+    ) -> CResult<Processed> {
         let store = self.store();
         let ports: Vec<Port> = store
             .list_ports(ferric_store::PortFilter { node_uuid: Some(task.node.uuid.clone()), ..Default::default() }, Default::default())
             .await?;
         // raid-device compares with the inventory the previous inspection stored.
         let previous = store.get_inventory(&task.node.uuid).await?.map(|i| i.inventory);
-        let outcome = hooks::process(&self.config().inspection, &task.node, &ports, previous.as_ref(), inventory, plugin_data)
+        let outcome = hooks::process(hook_config, &task.node, &ports, previous.as_ref(), inventory, plugin_data)
             .map_err(ConductorError::Invalid)?;
         for w in &outcome.warnings {
             tracing::warn!(node = %task.node.uuid, warning = %w, "inspection hook");
@@ -382,6 +438,24 @@ impl Conductor {
                     }
                 }
             }
+        }
+        // Out-of-band inspection: a port for every enabled NIC that has none yet (Ironic's
+        // `create_ports_if_not_exist`).
+        for mac in enabled_macs {
+            let mac = mac.to_ascii_lowercase();
+            if after.iter().any(|p| p.address.eq_ignore_ascii_case(&mac)) {
+                continue;
+            }
+            let port = Port {
+                uuid: uuid::Uuid::new_v4().to_string(),
+                address: mac,
+                node_uuid: task.node.uuid.clone(),
+                pxe_enabled: true,
+                created_at: now(),
+                ..Default::default()
+            };
+            created.push(port.uuid.clone());
+            after.push(port);
         }
         task.node.properties = outcome.properties;
         // Inspection rules, after the hooks and under the same lock (Ironic's apply_rules).

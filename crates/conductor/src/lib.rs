@@ -54,6 +54,8 @@ pub struct ConductorConfig {
     pub heartbeat_interval: Duration,
     /// Inspection processing hooks and their options (`[inspector]hooks`, `add_ports`, ...).
     pub inspection: ferric_core::inspection::HookConfig,
+    /// `[redfish]inspection_hooks`: the hooks run over out-of-band (Redfish) inspection data.
+    pub oob_inspection: ferric_core::inspection::HookConfig,
     /// `[inspector]power_off`: power the machine off when inspection ends.
     pub power_off_after_inspection: bool,
     /// `[conductor]node_history`: journal errors and noteworthy events per node.
@@ -84,6 +86,10 @@ impl Default for ConductorConfig {
             check_timeouts_interval: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(10),
             inspection: ferric_core::inspection::HookConfig::default(),
+            oob_inspection: ferric_core::inspection::HookConfig {
+                hooks: ferric_core::inspection::DEFAULT_OOB_HOOKS.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
             power_off_after_inspection: true,
             node_history: true,
             node_history_max_entries: 300,

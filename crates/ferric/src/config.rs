@@ -14,6 +14,119 @@ pub struct Config {
     pub pxe_filter: PxeFilter,
     pub auto_discovery: AutoDiscovery,
     pub inspection_rules: InspectionRules,
+    pub redfish: Redfish,
+    pub ipmi: Ipmi,
+}
+
+/// `[redfish]`, with Ironic's option names (times in seconds, fractions allowed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redfish {
+    pub connection_attempts: u32,
+    pub connection_retry_interval: f64,
+    pub connect_timeout: f64,
+    /// ferric's: the longest wait for a whole answer once connected.
+    pub read_timeout: f64,
+    /// `basic`, `session` or `auto`.
+    pub auth_type: String,
+    /// Hooks for out-of-band inspection; `$default_inspection_hooks` expands.
+    pub inspection_hooks: String,
+    /// ferric's: the largest BMC answer accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for Redfish {
+    fn default() -> Self {
+        let d = ferric_drivers::redfish::client::RedfishConfig::default();
+        Redfish {
+            connection_attempts: d.connection_attempts,
+            connection_retry_interval: d.connection_retry_interval.as_secs_f64(),
+            connect_timeout: d.connect_timeout.as_secs_f64(),
+            read_timeout: d.read_timeout.as_secs_f64(),
+            auth_type: "auto".into(),
+            inspection_hooks: "$default_inspection_hooks".into(),
+            max_response_bytes: d.max_response_bytes,
+        }
+    }
+}
+
+/// `[ipmi]`, with Ironic's option names (times in seconds, fractions allowed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ipmi {
+    /// The ipmitool binary.
+    pub ipmitool: String,
+    pub min_command_interval: f64,
+    pub command_retry_timeout: f64,
+    /// ferric's: one ipmitool run is killed beyond this.
+    pub command_timeout: f64,
+    /// The cipher suite for nodes without `ipmi_cipher_suite` (-1: ipmitool's own choice).
+    pub cipher_suite: i64,
+    pub disable_boot_timeout: bool,
+}
+
+impl Default for Ipmi {
+    fn default() -> Self {
+        let d = ferric_drivers::ipmi::IpmiConfig::default();
+        Ipmi {
+            ipmitool: d.ipmitool,
+            min_command_interval: d.min_command_interval.as_secs_f64(),
+            command_retry_timeout: d.command_retry_timeout.as_secs_f64(),
+            command_timeout: d.command_timeout.as_secs_f64(),
+            cipher_suite: d.default_cipher_suite.map(i64::from).unwrap_or(-1),
+            disable_boot_timeout: d.disable_boot_timeout,
+        }
+    }
+}
+
+fn secs(section: &str, key: &str, v: f64) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(v).map_err(|_| format!("[{section}] {key}: {v} is not a number of seconds"))
+}
+
+impl Config {
+    /// The BMC drivers' settings (`[redfish]`, `[ipmi]`, `[conductor]power_state_change_timeout`).
+    pub fn driver_config(&self) -> Result<ferric_drivers::DriverConfig, String> {
+        use ferric_drivers::redfish::{client::RedfishConfig, info::AuthType};
+        let r = &self.redfish;
+        let i = &self.ipmi;
+        let change = secs("conductor", "power_state_change_timeout", self.conductor.power_state_change_timeout)?;
+        let redfish = RedfishConfig {
+            connection_attempts: r.connection_attempts.max(1),
+            connection_retry_interval: secs("redfish", "connection_retry_interval", r.connection_retry_interval)?,
+            connect_timeout: secs("redfish", "connect_timeout", r.connect_timeout)?,
+            read_timeout: secs("redfish", "read_timeout", r.read_timeout)?,
+            auth_type: AuthType::parse(&r.auth_type)
+                .ok_or_else(|| format!("[redfish] auth_type: unknown value {:?} (basic, session, auto)", r.auth_type))?,
+            max_response_bytes: r.max_response_bytes,
+            power_state_change_timeout: change,
+            power_state_poll_interval: std::time::Duration::from_secs(1).min(change),
+        };
+        let ipmi = ferric_drivers::ipmi::IpmiConfig {
+            ipmitool: i.ipmitool.clone(),
+            min_command_interval: secs("ipmi", "min_command_interval", i.min_command_interval)?,
+            command_retry_timeout: secs("ipmi", "command_retry_timeout", i.command_retry_timeout)?,
+            command_timeout: secs("ipmi", "command_timeout", i.command_timeout)?,
+            default_cipher_suite: match i.cipher_suite {
+                -1 => None,
+                c @ 0..=17 => Some(c as u8),
+                c => return Err(format!("[ipmi] cipher_suite: {c} is not a cipher suite (0-17, or -1)")),
+            },
+            power_state_change_timeout: change,
+            power_state_poll_interval: std::time::Duration::from_secs(1).min(change),
+            disable_boot_timeout: i.disable_boot_timeout,
+        };
+        Ok(ferric_drivers::DriverConfig { redfish, ipmi })
+    }
+
+    /// `[redfish]inspection_hooks` with the rest of `[inspector]`'s hook options.
+    fn oob_hook_config(&self) -> Result<ferric_core::inspection::HookConfig, String> {
+        let mut h = self.inspector.hook_config()?;
+        let defaults = ferric_core::inspection::DEFAULT_OOB_HOOKS.join(",");
+        let text = self.redfish.inspection_hooks.replace("$default_inspection_hooks", "$default_hooks");
+        h.hooks = ferric_core::inspection::expand_hooks(&text, &defaults);
+        h.validate().map_err(|e| format!("[redfish] inspection_hooks: {e}"))?;
+        Ok(h)
+    }
 }
 
 /// `[inspection_rules]`, with Ironic's option names.
@@ -300,6 +413,8 @@ pub struct Conductor {
     pub heartbeat_interval: u64,
     pub node_history: bool,
     pub node_history_max_entries: usize,
+    /// Seconds a BMC may take to show a requested power change (Ironic's name).
+    pub power_state_change_timeout: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +441,8 @@ impl Default for Config {
             pxe_filter: PxeFilter::default(),
             auto_discovery: AutoDiscovery::default(),
             inspection_rules: InspectionRules::default(),
+            redfish: Redfish::default(),
+            ipmi: Ipmi::default(),
         }
     }
 }
@@ -356,6 +473,7 @@ impl Default for Conductor {
             heartbeat_interval: d.heartbeat_interval.as_secs(),
             node_history: d.node_history,
             node_history_max_entries: d.node_history_max_entries,
+            power_state_change_timeout: 60.0,
         }
     }
 }
@@ -422,6 +540,7 @@ impl Config {
         let c = &self.conductor;
         Ok(ferric_conductor::ConductorConfig {
             inspection: self.inspector.hook_config()?,
+            oob_inspection: self.oob_hook_config()?,
             power_off_after_inspection: self.inspector.power_off,
             host: c.host.clone(),
             conductor_group: c.conductor_group.clone(),

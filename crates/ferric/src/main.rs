@@ -113,7 +113,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let conductor_config = cfg.conductor_config()?;
     let db = cfg.server.data_dir.join("ferric.sqlite");
     let store = ferric_store::Store::open(ferric_store::StoreConfig::new(&db)).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    let conductor = ferric_conductor::Conductor::new(store.clone(), ferric_drivers::Registry::builtin(), conductor_config);
+    let drivers = ferric_drivers::Registry::with_config(cfg.driver_config()?);
+    let conductor = ferric_conductor::Conductor::new(store.clone(), drivers, conductor_config);
     let failed = conductor.start_up().await.map_err(|e| format!("conductor start-up failed: {e}"))?;
     if !failed.is_empty() {
         tracing::warn!(nodes = ?failed, "nodes left in transient states by a previous run were failed");

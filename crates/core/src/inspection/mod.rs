@@ -35,6 +35,8 @@ use std::net::IpAddr;
 
 /// Ironic's `[inspector]default_hooks`.
 pub const DEFAULT_HOOKS: &[&str] = &["ramdisk-error", "validate-interfaces", "ports", "architecture"];
+/// Ironic's `[redfish]default_inspection_hooks`: out-of-band inspection has no ramdisk.
+pub const DEFAULT_OOB_HOOKS: &[&str] = &["validate-interfaces", "ports", "architecture"];
 /// Every hook ferric implements: all of Ironic 39's `ironic.inspection.hooks`.
 pub const KNOWN_HOOKS: &[&str] = &[
     "accelerators",

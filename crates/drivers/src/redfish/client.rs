@@ -87,6 +87,7 @@ struct SessionKey {
     address: String,
     username: String,
     verify: String,
+    auth: String,
 }
 
 #[derive(Clone)]
@@ -136,17 +137,20 @@ impl RedfishClient {
         Ok(c)
     }
 
-    fn session_key(info: &RedfishInfo) -> SessionKey {
+    fn session_key(&self, info: &RedfishInfo) -> SessionKey {
         SessionKey {
             address: info.address.clone(),
             username: info.username.clone().unwrap_or_default(),
             verify: info.verify_ca.key(),
+            // Unlike Ironic's cache, the auth type is part of the key: a node that asks for
+            // sessions never inherits another node's basic fall-back.
+            auth: format!("{:?}", info.auth_type.unwrap_or(self.config.auth_type)),
         }
     }
 
     /// Forget a node's cached session (after a connection error, as Ironic's SessionCache).
     pub fn forget_session(&self, info: &RedfishInfo) {
-        self.sessions.lock().unwrap().remove(&Self::session_key(info));
+        self.sessions.lock().unwrap().remove(&self.session_key(info));
     }
 
     pub async fn get(&self, info: &RedfishInfo, path: &str) -> Result<Reply, RfError> {
@@ -209,7 +213,7 @@ impl RedfishClient {
     }
 
     fn has_session(&self, info: &RedfishInfo) -> bool {
-        matches!(self.sessions.lock().unwrap().get(&Self::session_key(info)), Some(Auth::Session { .. }))
+        matches!(self.sessions.lock().unwrap().get(&self.session_key(info)), Some(Auth::Session { .. }))
     }
 
     async fn send(
@@ -294,7 +298,7 @@ impl RedfishClient {
 
     /// The authentication for a node: a cached session, a new one, or basic.
     async fn auth(&self, info: &RedfishInfo) -> Result<Auth, RfError> {
-        let key = Self::session_key(info);
+        let key = self.session_key(info);
         if let Some(a) = self.sessions.lock().unwrap().get(&key) {
             return Ok(a.clone());
         }
