@@ -188,9 +188,9 @@ async fn errors_have_ironic_shape_and_texts() {
     assert_eq!(st, 404);
     let inner: Value = serde_json::from_str(b["error_message"].as_str().unwrap()).unwrap();
     assert_eq!(inner, json!({"faultcode": "Client", "faultstring": "Node doesnotexist could not be found.", "debuginfo": null}));
-    let (st, b) = s.post("/v1/nodes", json!({"driver": "ipmi"})).await;
+    let (st, b) = s.post("/v1/nodes", json!({"driver": "idrac"})).await;
     assert_eq!(st, 400);
-    assert_eq!(fault(&b), "No valid host was found. Reason: No conductor service registered which supports driver ipmi for conductor group \"\". Ensure the driver is valid and enabled.");
+    assert_eq!(fault(&b), "No valid host was found. Reason: No conductor service registered which supports driver idrac for conductor group \"\". Ensure the driver is valid and enabled.");
     let (st, n) = s.post("/v1/nodes", json!({"driver": "fake-hardware"})).await;
     assert_eq!(st, 201);
     let u = n["uuid"].as_str().unwrap();

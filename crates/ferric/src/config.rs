@@ -506,6 +506,11 @@ fn env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
         return toml::Value::Integer(i);
     }
+    if let Ok(f) = raw.parse::<f64>() {
+        if f.is_finite() && raw.contains('.') {
+            return toml::Value::Float(f);
+        }
+    }
     match raw {
         "true" => toml::Value::Boolean(true),
         "false" => toml::Value::Boolean(false),

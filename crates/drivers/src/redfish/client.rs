@@ -157,6 +157,17 @@ impl RedfishClient {
         self.request(info, Method::GET, path, None, None).await
     }
 
+    /// GET an optional resource: one try, and any HTTP error (404, 501, a 500 from a BMC that
+    /// does not implement it) means "not there". Unreachable or refused is still an error.
+    pub async fn get_optional(&self, info: &RedfishInfo, path: &str) -> Result<Option<Reply>, RfError> {
+        let auth = self.auth(info).await?;
+        match self.send(info, &auth, Method::GET, path, None, None).await {
+            Ok(r) if r.status.is_success() => Ok(Some(r)),
+            Ok(_) | Err(RfError::NotFound(_)) | Err(RfError::Http(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn patch(&self, info: &RedfishInfo, path: &str, body: Value, if_match: Option<&str>) -> Result<Reply, RfError> {
         self.request(info, Method::PATCH, path, Some(body), if_match).await
     }
@@ -196,7 +207,8 @@ impl RedfishClient {
                     renewed = true;
                     continue;
                 }
-                Ok(reply) if reply.status.is_server_error() => true,
+                // 501 Not Implemented is an answer, not a passing failure.
+                Ok(reply) if reply.status.is_server_error() && reply.status != StatusCode::NOT_IMPLEMENTED => true,
                 _ => false,
             };
             if !retry || attempt >= attempts {

@@ -31,9 +31,12 @@ fn architecture(instruction_set: Option<&str>, arch: Option<&str>) -> &'static s
 }
 
 async fn members(rf: &Redfish, node: &Node, info: &RedfishInfo, collection: &str) -> DResult<Vec<Value>> {
-    let coll = match rf.client.get(info, collection).await {
-        Ok(c) => c,
-        Err(RfError::NotFound(_)) => return Ok(Vec::new()),
+    let coll = match rf.client.get_optional(info, collection).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            tracing::debug!(node = %node.uuid, %collection, "not provided by the BMC");
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(fail(node)(e)),
     };
     let mut out = Vec::new();
@@ -44,9 +47,9 @@ async fn members(rf: &Redfish, node: &Node, info: &RedfishInfo, collection: &str
             continue;
         }
         let Some(p) = m.get("@odata.id").and_then(Value::as_str) else { continue };
-        match rf.client.get(info, p).await {
-            Ok(r) => out.push(r.body),
-            Err(RfError::NotFound(_)) => {}
+        match rf.client.get_optional(info, p).await {
+            Ok(Some(r)) => out.push(r.body),
+            Ok(None) => {}
             Err(e) => return Err(fail(node)(e)),
         }
     }
@@ -112,9 +115,9 @@ pub async fn inspect(rf: &Redfish, node: &Node) -> DResult<OobInspection> {
         for st in members(rf, node, &info, p).await? {
             for d in st.get("Drives").and_then(Value::as_array).cloned().unwrap_or_default() {
                 let Some(dp) = d.get("@odata.id").and_then(Value::as_str) else { continue };
-                let drive = match rf.client.get(&info, dp).await {
-                    Ok(r) => r.body,
-                    Err(RfError::NotFound(_)) => continue,
+                let drive = match rf.client.get_optional(&info, dp).await {
+                    Ok(Some(r)) => r.body,
+                    Ok(None) => continue,
                     Err(e) => return Err(fail(node)(e)),
                 };
                 let size = drive.get("CapacityBytes").and_then(Value::as_u64).unwrap_or(0);
