@@ -21,6 +21,8 @@ pub fn links(base: &str, path: &str) -> Value {
 /// Substrings of keys whose values are secrets (oslo's `mask_dict_password` list).
 const SECRET_KEYS: &[&str] = &[
     "password", "passwd", "pswd", "secret", "token", "passphrase", "private_key", "encryption_key", "admin_pass",
+    // The IPMI v2 K_g key (`ipmi_hex_kg_key`) is a BMC secret as much as its password.
+    "kg_key",
     "new_pass", "sslkey", "fernetkey", "credential", "configdrive",
 ];
 
@@ -285,6 +287,8 @@ mod tests {
         let d = json!({"ipmi_password": "s3cret", "ipmi_username": "admin", "nested": {"redfish_password": "x", "n": 1}, "agent_token": null});
         let m = mask(d.as_object().unwrap());
         assert_eq!(m, json!({"ipmi_password": "******", "ipmi_username": "admin", "nested": {"redfish_password": "******", "n": 1}, "agent_token": null}));
+        let d = json!({"ipmi_hex_kg_key": "6b6579", "ipmi_port": 623});
+        assert_eq!(mask(d.as_object().unwrap()), json!({"ipmi_hex_kg_key": "******", "ipmi_port": 623}));
     }
 
     #[test]

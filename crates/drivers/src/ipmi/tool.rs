@@ -50,8 +50,12 @@ impl Ipmitool {
                 a.extend(["-C".into(), c.to_string()]);
             }
         }
-        if let Some(k) = &t.hex_kg_key {
-            a.extend(["-y".into(), k.clone()]);
+        // The K_g key is a secret too: from the environment (`-K`, IPMI_KGKEY) unless it holds
+        // a NUL byte, which an environment variable cannot carry.
+        match kg_bytes(t) {
+            Some(b) if !b.contains(&0) => a.push("-K".into()),
+            Some(_) => a.extend(["-y".into(), t.hex_kg_key.clone().unwrap_or_default()]),
+            None => {}
         }
         // One retransmission inside ipmitool; ferric does the retrying (and knows the budget).
         a.extend(["-N".into(), "1".into(), "-R".into(), "2".into()]);
@@ -63,6 +67,12 @@ impl Ipmitool {
 
     async fn once(&self, t: &IpmiTarget, command: &[&str]) -> Result<String, (bool, String)> {
         let mut cmd = tokio::process::Command::new(&self.config.ipmitool);
+        if let Some(b) = kg_bytes(t).filter(|b| !b.contains(&0)) {
+            use std::os::unix::ffi::OsStrExt;
+            cmd.env("IPMI_KGKEY", std::ffi::OsStr::from_bytes(&b));
+        } else if kg_bytes(t).is_some() {
+            tracing::warn!(node = %t.node, "the K_g key holds a NUL byte: it goes on ipmitool's command line (-y)");
+        }
         cmd.args(Self::args(t, command))
             .env("IPMI_PASSWORD", t.password.as_deref().unwrap_or(""))
             .stdin(Stdio::null())
@@ -92,6 +102,12 @@ impl Ipmitool {
         let retry = RETRYABLE.iter().any(|r| msg.contains(r));
         Err((retry, msg))
     }
+}
+
+/// The K_g key's bytes (`ipmi_hex_kg_key` is validated as hex when parsed).
+fn kg_bytes(t: &IpmiTarget) -> Option<Vec<u8>> {
+    let k = t.hex_kg_key.as_ref()?;
+    (0..k.len()).step_by(2).map(|i| u8::from_str_radix(k.get(i..i + 2)?, 16).ok()).collect()
 }
 
 impl IpmiTool for Ipmitool {
@@ -155,6 +171,12 @@ mod tests {
             a.join(" "),
             "-I lanplus -H 127.0.0.1 -p 9623 -L ADMINISTRATOR -U admin -C 3 -N 1 -R 2 -E power status"
         );
+        let mut t = target("hunter2");
+        t.hex_kg_key = Some("6b6579".into());
+        let a = Ipmitool::args(&t, &["power", "status"]).join(" ");
+        assert!(a.contains(" -K ") && !a.contains("6b6579"), "{a}");
+        t.hex_kg_key = Some("6b0079".into());
+        assert!(Ipmitool::args(&t, &["power", "status"]).join(" ").contains("-y 6b0079"));
     }
 
     /// A fake ipmitool (a shell script) that records its arguments, its IPMI_PASSWORD and the
