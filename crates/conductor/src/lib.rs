@@ -81,7 +81,7 @@ pub struct ConductorConfig {
     /// power failure are checked again (zero disables the check).
     pub power_failure_recovery_interval: Duration,
     /// `[conductor]power_state_sync_timeout` (ferric's): the most one BMC call of the sync or
-    /// the recovery may take; a call that takes longer counts as a failure.
+    /// the recovery may take; a call that takes longer counts as a failure (zero: no limit).
     pub power_state_sync_timeout: Duration,
 }
 

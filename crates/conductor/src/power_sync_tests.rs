@@ -619,3 +619,19 @@ async fn the_periodic_sync_corrects_drift_on_its_own() {
     assert_eq!(e.bmc.state(&n.uuid), On);
     assert_no_locks(&e).await;
 }
+
+/// The scale the sync is built for: 10,000 nodes in sync, one run, no write. Run with
+/// `cargo test -p ferric-conductor ten_thousand -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "creates 10,000 nodes; a measurement, not a check CI needs"]
+async fn ten_thousand_nodes_in_sync_cost_no_write() {
+    let e = env_with(config());
+    let t = Instant::now();
+    create(&e, (0..10_000).map(|i| spec(format!("n-{i}"), Some(On), On)).collect()).await;
+    eprintln!("created 10,000 nodes in {:?}", t.elapsed());
+    let writes = e.store.write_count();
+    let r = sync_within(&e, Duration::from_secs(60)).await;
+    assert_eq!((r.nodes, r.in_sync), (10_000, 10_000), "{r:?}");
+    assert_eq!(e.store.write_count(), writes);
+    eprintln!("one sync run over 10,000 nodes in sync: {:?}", r.elapsed);
+}
