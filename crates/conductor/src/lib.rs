@@ -7,7 +7,8 @@
 //!   releases the lock when it ends.
 //! * On start the conductor clears the locks its previous life left behind and fails nodes
 //!   stuck in transient states (Ironic's `_correct_stuck_states`).
-//! * Periodic tasks (registered in [`periodic`]) watch every wait state's timeout.
+//! * Periodic tasks (registered in [`periodic`]) watch every wait state's timeout and keep
+//!   recorded power states in line with the hardware ([`power_sync`]).
 //!
 //! Architecture invariant: the conductor knows the store, the drivers and the core's state
 //! machine, never HTTP or wire JSON.
@@ -18,6 +19,7 @@ pub mod discovery;
 mod flows;
 pub mod inspection;
 pub mod periodic;
+pub mod power_sync;
 pub mod pxe_filter;
 pub mod rules;
 mod templates;
@@ -66,6 +68,23 @@ pub struct ConductorConfig {
     pub discovery: Option<discovery::DiscoveryConfig>,
     /// `[inspection_rules]`: masking, built-in rules, the HTTP client for `api-call`.
     pub inspection_rules: rules::RulesConfig,
+    /// `[conductor]sync_power_state_interval`: how often recorded power states are compared
+    /// with the hardware's (zero disables the sync).
+    pub sync_power_state_interval: Duration,
+    /// `[conductor]sync_power_state_workers`: BMC calls of one sync run in flight at once.
+    pub sync_power_state_workers: usize,
+    /// `[conductor]power_state_sync_max_retries`: consecutive failed or mismatched syncs of a
+    /// node before it goes into maintenance with fault "power failure".
+    pub power_state_sync_max_retries: u32,
+    /// `[conductor]force_power_state_during_sync`: on a mismatch, set the hardware to the
+    /// recorded state (true) or record the hardware's state (false).
+    pub force_power_state_during_sync: bool,
+    /// `[conductor]power_failure_recovery_interval`: how often nodes in maintenance for a
+    /// power failure are checked again (zero disables the check).
+    pub power_failure_recovery_interval: Duration,
+    /// `[conductor]power_state_sync_timeout` (ferric's): the most one BMC call of the sync or
+    /// the recovery may take; a call that takes longer counts as a failure (zero: no limit).
+    pub power_state_sync_timeout: Duration,
 }
 
 impl Default for ConductorConfig {
@@ -95,6 +114,12 @@ impl Default for ConductorConfig {
             node_history_max_entries: 300,
             discovery: None,
             inspection_rules: rules::RulesConfig::default(),
+            sync_power_state_interval: Duration::from_secs(60),
+            sync_power_state_workers: 64,
+            power_state_sync_max_retries: 3,
+            force_power_state_during_sync: true,
+            power_failure_recovery_interval: Duration::from_secs(300),
+            power_state_sync_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -179,6 +204,8 @@ struct Inner {
     changed: tokio::sync::Notify,
     /// Serializes the enrollment of discovered machines.
     discovery_lock: tokio::sync::Mutex<()>,
+    /// The power-state sync's failure counts and run guards.
+    power_sync: power_sync::PowerSync,
 }
 
 /// The lock and worker a task holds; dropping it releases the worker, and [`Task::finish`]
@@ -193,7 +220,17 @@ pub(crate) struct Task {
 impl Conductor {
     pub fn new(store: Store, drivers: Registry, config: ConductorConfig) -> Conductor {
         let workers = Arc::new(Semaphore::new(config.workers.max(1)));
-        Conductor { inner: Arc::new(Inner { store, drivers, config, workers, changed: tokio::sync::Notify::new(), discovery_lock: tokio::sync::Mutex::new(()) }) }
+        Conductor {
+            inner: Arc::new(Inner {
+                store,
+                drivers,
+                config,
+                workers,
+                changed: tokio::sync::Notify::new(),
+                discovery_lock: tokio::sync::Mutex::new(()),
+                power_sync: power_sync::PowerSync::default(),
+            }),
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -1,5 +1,6 @@
 //! Periodic work: each task runs at its interval on its own tokio task until shutdown. A slow
-//! run delays only its own next run.
+//! run delays only its own next run. The power-state sync and the power failure recovery see
+//! the shutdown signal and start no more nodes once it is set.
 
 use crate::Conductor;
 use std::future::Future;
@@ -77,6 +78,28 @@ pub fn standard(conductor: &Conductor) -> PeriodicTasks {
         async move {
             if let Err(e) = c.check_wait_timeouts().await {
                 tracing::error!(error = %e, "checking wait timeouts failed");
+            }
+        }
+    });
+    let c = conductor.clone();
+    let stop = p.stop.subscribe();
+    p.add("sync_power_states", conductor.config().sync_power_state_interval, move || {
+        let c = c.clone();
+        let stop = stop.clone();
+        async move {
+            if let Err(e) = c.sync_power_states_until(Some(stop)).await {
+                tracing::error!(error = %e, "syncing power states failed");
+            }
+        }
+    });
+    let c = conductor.clone();
+    let stop = p.stop.subscribe();
+    p.add("power_failure_recovery", conductor.config().power_failure_recovery_interval, move || {
+        let c = c.clone();
+        let stop = stop.clone();
+        async move {
+            if let Err(e) = c.power_failure_recovery_until(Some(stop)).await {
+                tracing::error!(error = %e, "power failure recovery failed");
             }
         }
     });

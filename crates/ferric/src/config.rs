@@ -415,6 +415,18 @@ pub struct Conductor {
     pub node_history_max_entries: usize,
     /// Seconds a BMC may take to show a requested power change (Ironic's name).
     pub power_state_change_timeout: f64,
+    /// Seconds between power-state syncs (0 disables them).
+    pub sync_power_state_interval: u64,
+    /// BMC calls of one power-state sync in flight at once (at least 1).
+    pub sync_power_state_workers: usize,
+    /// Failed or mismatched syncs of a node before it goes into maintenance.
+    pub power_state_sync_max_retries: u32,
+    /// Set the hardware to the recorded power state (true) or record the hardware's (false).
+    pub force_power_state_during_sync: bool,
+    /// Seconds between checks of nodes in maintenance for a power failure (0 disables them).
+    pub power_failure_recovery_interval: u64,
+    /// ferric's: seconds one BMC call of the sync or the recovery may take (at least 1).
+    pub power_state_sync_timeout: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -474,6 +486,12 @@ impl Default for Conductor {
             node_history: d.node_history,
             node_history_max_entries: d.node_history_max_entries,
             power_state_change_timeout: 60.0,
+            sync_power_state_interval: d.sync_power_state_interval.as_secs(),
+            sync_power_state_workers: d.sync_power_state_workers,
+            power_state_sync_max_retries: d.power_state_sync_max_retries,
+            force_power_state_during_sync: d.force_power_state_during_sync,
+            power_failure_recovery_interval: d.power_failure_recovery_interval.as_secs(),
+            power_state_sync_timeout: d.power_state_sync_timeout.as_secs(),
         }
     }
 }
@@ -543,6 +561,12 @@ impl Config {
     pub fn conductor_config(&self) -> Result<ferric_conductor::ConductorConfig, String> {
         use std::time::Duration;
         let c = &self.conductor;
+        if c.sync_power_state_workers == 0 {
+            return Err("[conductor] sync_power_state_workers must be at least 1".into());
+        }
+        if c.power_state_sync_timeout == 0 {
+            return Err("[conductor] power_state_sync_timeout must be at least 1 second".into());
+        }
         Ok(ferric_conductor::ConductorConfig {
             inspection: self.inspector.hook_config()?,
             oob_inspection: self.oob_hook_config()?,
@@ -565,6 +589,12 @@ impl Config {
             node_history_max_entries: c.node_history_max_entries,
             discovery: self.auto_discovery.config()?,
             inspection_rules: self.inspection_rules.rules_config()?,
+            sync_power_state_interval: Duration::from_secs(c.sync_power_state_interval),
+            sync_power_state_workers: c.sync_power_state_workers,
+            power_state_sync_max_retries: c.power_state_sync_max_retries,
+            force_power_state_during_sync: c.force_power_state_during_sync,
+            power_failure_recovery_interval: Duration::from_secs(c.power_failure_recovery_interval),
+            power_state_sync_timeout: Duration::from_secs(c.power_state_sync_timeout),
         })
     }
 
@@ -756,6 +786,33 @@ known_accelerators = "{}"
         assert!(Config::load(None, missing).unwrap().conductor_config().unwrap_err().contains("Built-in rules file not found"));
         let bad = vec![("FERRIC_INSPECTION_RULES__MASK_SECRETS".to_string(), "sometimes".to_string())];
         assert!(Config::load(None, bad).unwrap().conductor_config().unwrap_err().contains("mask_secrets"));
+    }
+
+    #[test]
+    fn power_sync_options() {
+        let d = Config::default().conductor_config().unwrap();
+        assert_eq!(d.sync_power_state_interval, std::time::Duration::from_secs(60), "Ironic's default");
+        assert_eq!((d.sync_power_state_workers, d.power_state_sync_max_retries, d.force_power_state_during_sync), (64, 3, true));
+        assert_eq!(d.power_failure_recovery_interval, std::time::Duration::from_secs(300));
+        assert_eq!(d.power_state_sync_timeout, std::time::Duration::from_secs(30));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(
+            &p,
+            "[conductor]\nsync_power_state_interval = 300\nsync_power_state_workers = 2\npower_state_sync_max_retries = 5\n\
+             force_power_state_during_sync = false\npower_failure_recovery_interval = 0\n",
+        )
+        .unwrap();
+        let env = vec![("FERRIC_CONDUCTOR__POWER_STATE_SYNC_TIMEOUT".to_string(), "10".to_string())];
+        let c = Config::load(Some(&p), env).unwrap().conductor_config().unwrap();
+        assert_eq!(c.sync_power_state_interval.as_secs(), 300);
+        assert_eq!((c.sync_power_state_workers, c.power_state_sync_max_retries, c.force_power_state_during_sync), (2, 5, false));
+        assert!(c.power_failure_recovery_interval.is_zero(), "0 disables the recovery");
+        assert_eq!(c.power_state_sync_timeout.as_secs(), 10);
+        for (key, what) in [("SYNC_POWER_STATE_WORKERS", "sync_power_state_workers"), ("POWER_STATE_SYNC_TIMEOUT", "power_state_sync_timeout")] {
+            let env = vec![(format!("FERRIC_CONDUCTOR__{key}"), "0".to_string())];
+            assert!(Config::load(None, env).unwrap().conductor_config().unwrap_err().contains(what));
+        }
     }
 
     #[test]

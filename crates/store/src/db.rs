@@ -3,6 +3,7 @@
 use crate::{schema::MIGRATIONS, Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -41,6 +42,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     readers_available: tokio::sync::Semaphore,
     path: PathBuf,
+    /// Write jobs sent to the writer since open (see [`Store::write_count`]).
+    writes: AtomicU64,
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -89,12 +92,20 @@ impl Store {
                 readers_available: tokio::sync::Semaphore::new(readers.len()),
                 readers: Mutex::new(readers),
                 path: config.path,
+                writes: AtomicU64::new(0),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Write jobs submitted since the store was opened, whether they changed a row or not
+    /// (every [`Store::write`], so every lock, release and save counts). Tests use it to
+    /// prove that a code path writes nothing.
+    pub fn write_count(&self) -> u64 {
+        self.inner.writes.load(Ordering::Relaxed)
     }
 
     /// Run `f` on the writer connection inside a savepoint of the current group transaction.
@@ -122,6 +133,7 @@ impl Store {
             })
         });
         let sender = self.inner.writer.lock().unwrap().clone().ok_or(StoreError::Closed)?;
+        self.inner.writes.fetch_add(1, Ordering::Relaxed);
         sender.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
