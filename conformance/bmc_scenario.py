@@ -590,8 +590,9 @@ def bad_case(label, name, driver, info, expect, fix):
                            BOUND + 15)
     secs = time.time() - t   # from before the CLI call: an upper bound
     err = n.get("last_error") or ""
-    check(f"bad BMC, {label}: back in enroll with a clear last_error in {secs:.1f}s (< {BOUND:.0f}s), "
-          f"reservation null", done and secs < BOUND and n["reservation"] is None
+    shown = err.split(". Error: ", 1)[-1][:150]
+    check(f"bad BMC, {label}: back in enroll in {secs:.1f}s (< {BOUND:.0f}s), reservation null, "
+          f"last_error '...{shown}'", done and secs < BOUND and n["reservation"] is None
           and all(e.lower() in err.lower() for e in expect), (brief(n), f"wanted {expect}"))
     if fix is None:
         return
