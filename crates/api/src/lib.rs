@@ -6,6 +6,7 @@
 //! results into Ironic's JSON.
 
 mod allocations;
+pub mod boot;
 mod bulk;
 mod chassis;
 mod deploy_templates;

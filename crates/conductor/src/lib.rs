@@ -14,6 +14,7 @@
 //! machine, never HTTP or wire JSON.
 
 mod allocations;
+pub mod boot;
 mod bulk;
 pub mod discovery;
 mod flows;

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no IO (no files, sockets, clocks other than `now()`
 //! passed in by callers where it matters, no threads) and knows nothing of HTTP or SQL.
 
+pub mod boot;
 pub mod bulk;
 pub mod fsm;
 pub mod identity;

@@ -12,6 +12,7 @@ pub struct Config {
     pub api: Api,
     pub inspector: Inspector,
     pub pxe_filter: PxeFilter,
+    pub pxe: Pxe,
     pub auto_discovery: AutoDiscovery,
     pub inspection_rules: InspectionRules,
     pub redfish: Redfish,
@@ -244,6 +245,116 @@ impl PxeFilter {
     }
 }
 
+/// `[pxe]`: the boot server (iPXE scripts by MAC, the agent's kernel and ramdisk), with
+/// Ironic's option names where Ironic has the option (`kernel_append_params`,
+/// `ipxe_timeout`; Ironic's `[deploy] http_url` is `http_url` here).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pxe {
+    /// Where the boot server listens (plain HTTP); empty: not served.
+    pub listen: String,
+    /// The boot server's URL as the machines reach it (for example http://10.0.2.2:8088 under
+    /// QEMU's user networking); empty: `http://<listen>`.
+    pub http_url: String,
+    /// The Bare Metal API's URL as the machines reach it (`ipa-api-url`); empty: `[api]
+    /// public_url`, else `http://<[server] listen>`.
+    pub api_url: String,
+    /// The agent's kernel, served at /images/kernel for nodes without driver_info
+    /// deploy_kernel/deploy_ramdisk and for discovery.
+    pub kernel: String,
+    /// The agent's ramdisk, served at /images/ramdisk.
+    pub ramdisk: String,
+    /// Kernel parameters of every agent boot (a node's instance_info or driver_info
+    /// `kernel_append_params` replaces them; `%default%` there stands for these).
+    pub kernel_append_params: String,
+    /// Seconds iPXE may take for each download; 0: iPXE's own.
+    pub ipxe_timeout: u64,
+    /// Add `ipa-insecure=1`: the agent does not verify the API's certificate.
+    pub ipa_insecure: bool,
+    /// `ipa-inspection-collectors` for inspection and discovery; empty: the agent's default.
+    pub ipa_inspection_collectors: String,
+}
+
+impl Default for Pxe {
+    fn default() -> Self {
+        Pxe {
+            listen: String::new(),
+            http_url: String::new(),
+            api_url: String::new(),
+            kernel: String::new(),
+            ramdisk: String::new(),
+            kernel_append_params: ferric_core::boot::DEFAULT_KERNEL_APPEND_PARAMS.into(),
+            ipxe_timeout: 0,
+            ipa_insecure: false,
+            ipa_inspection_collectors: "default,logs".into(),
+        }
+    }
+}
+
+/// `http://<addr>`, refusing wildcard addresses (machines cannot reach "0.0.0.0").
+fn url_of_listen(addr: &str, option: &str, fix: &str) -> Result<String, String> {
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr).trim_matches(['[', ']']);
+    if host.is_empty() || host == "0.0.0.0" || host == "::" {
+        return Err(format!("{option} is {addr:?}, which machines cannot reach: set {fix}"));
+    }
+    Ok(format!("http://{addr}"))
+}
+
+impl Config {
+    /// The boot server's settings, or `None` when `[pxe] listen` is empty. Files named in
+    /// `[pxe] kernel`/`ramdisk` must exist.
+    pub fn boot_config(&self) -> Result<Option<ferric_api::boot::BootConfig>, String> {
+        let p = &self.pxe;
+        if p.listen.is_empty() {
+            return Ok(None);
+        }
+        let http_url = if p.http_url.is_empty() { url_of_listen(&p.listen, "[pxe] listen", "[pxe] http_url")? } else { p.http_url.clone() };
+        let api_url = match (&p.api_url, &self.api.public_url) {
+            (u, _) if !u.is_empty() => u.clone(),
+            (_, Some(public)) if !public.is_empty() => public.clone(),
+            _ => url_of_listen(&self.server.listen, "[server] listen", "[pxe] api_url")?,
+        };
+        let file = |opt: &str, v: &str| -> Result<Option<PathBuf>, String> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            match std::fs::metadata(v) {
+                Ok(m) if m.is_file() => Ok(Some(PathBuf::from(v))),
+                Ok(_) => Err(format!("[pxe] {opt}: {v} is not a regular file")),
+                Err(e) => Err(format!("[pxe] {opt}: cannot read {v}: {e}")),
+            }
+        };
+        let kernel = file("kernel", &p.kernel)?;
+        let ramdisk = file("ramdisk", &p.ramdisk)?;
+        if kernel.is_some() != ramdisk.is_some() {
+            return Err("[pxe] kernel and [pxe] ramdisk go together: set both or neither".into());
+        }
+        if self.auto_discovery.enabled && kernel.is_none() {
+            return Err("[auto_discovery] enabled: the boot server needs [pxe] kernel and ramdisk to boot unknown machines".into());
+        }
+        let allowed = match &self.conductor.file_url_allowed_paths {
+            StrOrList::Many(v) => v.clone(),
+            StrOrList::One(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        };
+        let settings = ferric_core::boot::BootSettings {
+            http_url,
+            api_url,
+            callback_url: self.inspector.callback_endpoint_override.clone(),
+            kernel_append_params: p.kernel_append_params.clone(),
+            extra_kernel_params: self.inspector.extra_kernel_params.clone(),
+            inspection_collectors: p.ipa_inspection_collectors.clone(),
+            insecure: p.ipa_insecure,
+            ipxe_timeout: p.ipxe_timeout,
+            default_images: kernel.is_some(),
+            discovery: self.auto_discovery.enabled,
+            require_managed_boot: self.inspector.require_managed_boot,
+            file_url_allowed_paths: allowed,
+        };
+        settings.validate()?;
+        Ok(Some(ferric_api::boot::BootConfig { settings, kernel, ramdisk }))
+    }
+}
+
 /// `[inspector]`: in-band inspection processing, with Ironic's option names and formats
 /// (`ironic/conf/inspector.py`).
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +389,14 @@ pub struct Inspector {
     pub max_report_bytes: usize,
     /// Where the ironic-inspector API listens (its port is 5050); empty: not served.
     pub listen: String,
+    /// Kernel parameters (`key=value ...`) added when the boot server boots the agent for
+    /// inspection or discovery.
+    pub extra_kernel_params: String,
+    /// The agent's inspection callback URL; empty: `<[pxe] api_url>/v1/continue_inspection`.
+    pub callback_endpoint_override: String,
+    /// Unknown machines never get the agent for a node's inspection (only for discovery):
+    /// nodes must be found by a port's MAC. Ironic's default (unset) means false.
+    pub require_managed_boot: bool,
 }
 
 /// A list option given as a TOML array or as one string (environment variables).
@@ -312,6 +431,9 @@ impl Default for Inspector {
             power_off: true,
             max_report_bytes: ferric_api::ApiConfig::default().max_inspection_bytes,
             listen: "127.0.0.1:5050".into(),
+            extra_kernel_params: String::new(),
+            callback_endpoint_override: String::new(),
+            require_managed_boot: false,
         }
     }
 }
@@ -427,6 +549,9 @@ pub struct Conductor {
     pub power_failure_recovery_interval: u64,
     /// ferric's: seconds one BMC call of the sync or the recovery may take (at least 1).
     pub power_state_sync_timeout: u64,
+    /// Directories driver_info `file://` images may be in (a list, or one comma-separated
+    /// string); /dev, /sys, /proc, /boot, /etc and /run never.
+    pub file_url_allowed_paths: StrOrList,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -451,6 +576,7 @@ impl Default for Config {
             api: Api::default(),
             inspector: Inspector::default(),
             pxe_filter: PxeFilter::default(),
+            pxe: Pxe::default(),
             auto_discovery: AutoDiscovery::default(),
             inspection_rules: InspectionRules::default(),
             redfish: Redfish::default(),
@@ -492,6 +618,7 @@ impl Default for Conductor {
             force_power_state_during_sync: d.force_power_state_during_sync,
             power_failure_recovery_interval: d.power_failure_recovery_interval.as_secs(),
             power_state_sync_timeout: d.power_state_sync_timeout.as_secs(),
+            file_url_allowed_paths: StrOrList::Many(ferric_core::boot::DEFAULT_FILE_URL_ALLOWED_PATHS.iter().map(|s| s.to_string()).collect()),
         }
     }
 }
@@ -813,6 +940,70 @@ known_accelerators = "{}"
             let env = vec![(format!("FERRIC_CONDUCTOR__{key}"), "0".to_string())];
             assert!(Config::load(None, env).unwrap().conductor_config().unwrap_err().contains(what));
         }
+    }
+
+    #[test]
+    fn pxe_options() {
+        assert!(Config::default().boot_config().unwrap().is_none(), "off by default");
+        let dir = tempfile::tempdir().unwrap();
+        let (k, r) = (dir.path().join("vmlinuz"), dir.path().join("initramfs"));
+        std::fs::write(&k, b"k").unwrap();
+        std::fs::write(&r, b"r").unwrap();
+        let p = dir.path().join("ferric.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[pxe]\nlisten = \"127.0.0.1:8088\"\nkernel = \"{}\"\nramdisk = \"{}\"\n\
+                 [inspector]\nextra_kernel_params = \"ipa-collect-lldp=1\"\n[conductor]\nfile_url_allowed_paths = [\"/srv/images\"]\n",
+                k.display(),
+                r.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&p), vec![]).unwrap().boot_config().unwrap().unwrap();
+        let s = &c.settings;
+        assert_eq!((s.http_url.as_str(), s.api_url.as_str()), ("http://127.0.0.1:8088", "http://127.0.0.1:6385"));
+        assert_eq!((s.kernel_append_params.as_str(), s.inspection_collectors.as_str()), ("nofb vga=normal", "default,logs"));
+        assert_eq!((s.extra_kernel_params.as_str(), s.file_url_allowed_paths.clone()), ("ipa-collect-lldp=1", vec!["/srv/images".to_string()]));
+        assert!(s.default_images && !s.insecure && !s.discovery && !s.require_managed_boot);
+        assert_eq!((c.kernel.as_deref(), c.ramdisk.as_deref()), (Some(k.as_path()), Some(r.as_path())));
+        // What QEMU's user networking needs, through the environment.
+        let env = vec![
+            ("FERRIC_PXE__HTTP_URL".to_string(), "http://10.0.2.2:8088".to_string()),
+            ("FERRIC_PXE__API_URL".to_string(), "http://10.0.2.2:6385".to_string()),
+            ("FERRIC_PXE__IPA_INSECURE".to_string(), "true".to_string()),
+            ("FERRIC_CONDUCTOR__FILE_URL_ALLOWED_PATHS".to_string(), "/a, /b".to_string()),
+        ];
+        let c = Config::load(Some(&p), env).unwrap().boot_config().unwrap().unwrap();
+        assert_eq!((c.settings.http_url.as_str(), c.settings.api_url.as_str(), c.settings.insecure), ("http://10.0.2.2:8088", "http://10.0.2.2:6385", true));
+        assert_eq!(c.settings.file_url_allowed_paths, ["/a", "/b"]);
+        // [api] public_url is the API's URL when [pxe] api_url is not set.
+        let env = vec![("FERRIC_API__PUBLIC_URL".to_string(), "http://bm.example:6385".to_string())];
+        assert_eq!(Config::load(Some(&p), env).unwrap().boot_config().unwrap().unwrap().settings.api_url, "http://bm.example:6385");
+        // Ironic's default allow list.
+        let d = Config::load(None, vec![("FERRIC_PXE__LISTEN".into(), "127.0.0.1:8088".into())]).unwrap().boot_config().unwrap().unwrap();
+        assert_eq!(d.settings.file_url_allowed_paths[0], "/var/lib/ironic");
+        assert!(!d.settings.default_images);
+        let err = |env: Vec<(&str, &str)>| {
+            let env = env.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+            Config::load(Some(&p), env).unwrap().boot_config().unwrap_err()
+        };
+        assert_eq!(err(vec![("FERRIC_PXE__LISTEN", "0.0.0.0:8088")]), "[pxe] listen is \"0.0.0.0:8088\", which machines cannot reach: set [pxe] http_url");
+        assert_eq!(
+            err(vec![("FERRIC_SERVER__LISTEN", "[::]:6385")]),
+            "[server] listen is \"[::]:6385\", which machines cannot reach: set [pxe] api_url"
+        );
+        assert_eq!(err(vec![("FERRIC_PXE__RAMDISK", "")]), "[pxe] kernel and [pxe] ramdisk go together: set both or neither");
+        assert!(err(vec![("FERRIC_PXE__KERNEL", "/nonexistent/k")]).starts_with("[pxe] kernel: cannot read /nonexistent/k"));
+        assert_eq!(err(vec![("FERRIC_PXE__KERNEL", "/")]), "[pxe] kernel: / is not a regular file");
+        assert_eq!(err(vec![("FERRIC_PXE__HTTP_URL", "10.0.2.2:8088")]), "[pxe] http_url: \"10.0.2.2:8088\" is not an http:// or https:// URL");
+        assert!(err(vec![("FERRIC_INSPECTOR__EXTRA_KERNEL_PARAMS", "novalue")]).starts_with("[inspector] extra_kernel_params:"));
+        assert_eq!(
+            err(vec![("FERRIC_PXE__KERNEL", ""), ("FERRIC_PXE__RAMDISK", ""), ("FERRIC_AUTO_DISCOVERY__ENABLED", "true")]),
+            "[auto_discovery] enabled: the boot server needs [pxe] kernel and ramdisk to boot unknown machines"
+        );
+        let ok = Config::load(Some(&p), vec![("FERRIC_AUTO_DISCOVERY__ENABLED".into(), "true".into())]).unwrap().boot_config().unwrap().unwrap();
+        assert!(ok.settings.discovery);
     }
 
     #[test]

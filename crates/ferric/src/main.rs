@@ -50,6 +50,9 @@ struct ServeArgs {
     /// Address of the ironic-inspector API (default 127.0.0.1:5050; "" to not serve it).
     #[arg(long)]
     inspector_listen: Option<String>,
+    /// Address of the boot server (iPXE scripts, kernel, ramdisk; default "": not served).
+    #[arg(long)]
+    pxe_listen: Option<String>,
     /// Log format: text or json.
     #[arg(long)]
     log_format: Option<String>,
@@ -105,12 +108,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(l) = args.inspector_listen {
         cfg.inspector.listen = l;
     }
+    if let Some(l) = args.pxe_listen {
+        cfg.pxe.listen = l;
+    }
     if let Some(f) = args.log_format {
         cfg.server.log_format = f;
     }
     init_logging(&cfg.server.log_format);
 
     let conductor_config = cfg.conductor_config()?;
+    let boot_config = cfg.boot_config()?;
     let db = cfg.server.data_dir.join("ferric.sqlite");
     let store = ferric_store::Store::open(ferric_store::StoreConfig::new(&db)).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let drivers = ferric_drivers::Registry::with_config(cfg.driver_config()?);
@@ -151,6 +158,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let app = ferric_api::inspector_router(conductor.clone(), cfg.api_config());
         Some(tokio::spawn(ferric_api::serve_inspector(l, app, stopped(stop_rx.clone()))))
     };
+    let boot = match boot_config {
+        None => None,
+        Some(b) => {
+            let l = tokio::net::TcpListener::bind(&cfg.pxe.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {} ([pxe] listen): {e}", cfg.pxe.listen))?;
+            tracing::info!(
+                listen = %cfg.pxe.listen,
+                http_url = %b.settings.http_url,
+                api_url = %b.settings.api_url,
+                kernel = ?b.kernel,
+                ramdisk = ?b.ramdisk,
+                "serving the boot server (DHCP boot file: {}/boot.ipxe)",
+                b.settings.http_url.trim_end_matches('/')
+            );
+            let app = ferric_api::boot::router(conductor.clone(), b);
+            Some(tokio::spawn(ferric_api::boot::serve(l, app, stopped(stop_rx.clone()))))
+        }
+    };
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -160,6 +186,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         match h.await {
             Ok(Err(e)) => tracing::error!(error = %e, "the inspector API listener failed"),
             Err(e) => tracing::error!(error = %e, "the inspector API task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if let Some(h) = boot {
+        match h.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the boot server listener failed"),
+            Err(e) => tracing::error!(error = %e, "the boot server task failed"),
             Ok(Ok(())) => {}
         }
     }
