@@ -18,8 +18,9 @@
 //!   `Chassis`;
 //! - `SessionService/Sessions`: POST `{UserName, Password}` gives 201 with `X-Auth-Token`
 //!   and `Location`; DELETE ends the session; sessions expire after `SessionTimeout` (30 min)
-//!   unused; at most 64 live per BMC, the least recently used is dropped past that (a real
-//!   BMC would refuse; a lab must survive many conductor restarts).
+//!   unused; at most 64 live per [`SessionStore`], the least recently used is dropped past
+//!   that (a real BMC would refuse; a lab must survive many conductor restarts). BMCs behind
+//!   one listener share their store (see [`SessionStore`]).
 //!
 //! Everything but the service root and the session login needs a session token or HTTP basic
 //! credentials: 401 with a Redfish error and `WWW-Authenticate` otherwise. Errors are Redfish
@@ -63,7 +64,7 @@ impl Default for Credentials {
 pub const MAX_BODY: usize = 64 << 10;
 /// `SessionService.SessionTimeout`.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(1800);
-/// Live sessions per BMC.
+/// Live sessions per [`SessionStore`].
 pub const MAX_SESSIONS: usize = 64;
 
 const BASE: &str = "Base.1.15";
@@ -134,6 +135,32 @@ struct Sessions {
     by_token: HashMap<String, Session>,
 }
 
+/// The sessions of one Redfish service: a BMC's own, or shared by every BMC behind one
+/// listener. Shared there because Redfish clients (ferric's driver, Ironic's) cache sessions
+/// per `scheme://host:port`, so machines behind one port must accept each other's tokens, as
+/// one sushy-tools emulator or a chassis manager does for its systems.
+#[derive(Debug, Default)]
+pub struct SessionStore(Mutex<Sessions>);
+
+impl SessionStore {
+    pub fn new() -> SessionStore {
+        SessionStore::default()
+    }
+
+    /// Live sessions.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).by_token.values().filter(|x| x.last.elapsed() < SESSION_TIMEOUT).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One machine's BMC.
 #[derive(Debug)]
 pub struct Bmc {
@@ -142,7 +169,7 @@ pub struct Bmc {
     prefix: String,
     flavour: Flavour,
     credentials: Arc<Credentials>,
-    sessions: Mutex<Sessions>,
+    sessions: Arc<SessionStore>,
 }
 
 /// What a path names.
@@ -194,9 +221,11 @@ impl Res {
 }
 
 impl Bmc {
-    pub fn new(machine: Arc<Machine>, prefix: String, credentials: Arc<Credentials>, vendor_quirks: bool) -> Bmc {
+    /// The BMC of `machine`, its resources under `prefix` (`""` on its own address), its
+    /// sessions in `sessions`.
+    pub fn new(machine: Arc<Machine>, prefix: String, credentials: Arc<Credentials>, sessions: Arc<SessionStore>, vendor_quirks: bool) -> Bmc {
         let flavour = flavour(&machine.spec.system.vendor, vendor_quirks);
-        Bmc { machine, prefix, flavour, credentials, sessions: Mutex::new(Sessions::default()) }
+        Bmc { machine, prefix, flavour, credentials, sessions }
     }
 
     /// `<prefix>/redfish/v1`.
@@ -361,7 +390,7 @@ impl Bmc {
 
     fn authorize(&self, h: &HeaderMap, path: &str) -> Result<(), Box<Response>> {
         if let Some(token) = h.get("X-Auth-Token").and_then(|v| v.to_str().ok()) {
-            let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = self.sessions.lock();
             return match s.by_token.get_mut(token) {
                 Some(sess) if sess.last.elapsed() < SESSION_TIMEOUT => {
                     sess.last = Instant::now();
@@ -418,7 +447,7 @@ impl Bmc {
             return self.unauthorized(bad_credentials(&self.sessions_path()));
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.sessions.lock();
         s.by_token.retain(|_, x| x.last.elapsed() < SESSION_TIMEOUT);
         if s.by_token.len() >= MAX_SESSIONS {
             if let Some(oldest) = s.by_token.iter().min_by_key(|(_, x)| x.last).map(|(t, _)| t.clone()) {
@@ -442,7 +471,7 @@ impl Bmc {
     }
 
     fn logout(&self, id: u64, path: &str) -> Response {
-        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.sessions.lock();
         let Some(token) = s.by_token.iter().find(|(_, x)| x.id == id).map(|(t, _)| t.clone()) else {
             return not_found(path);
         };
@@ -692,14 +721,14 @@ impl Bmc {
                 "Status": status,
             }),
             Res::Sessions => {
-                let s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let s = self.sessions.lock();
                 let mut ids: Vec<u64> = s.by_token.values().filter(|x| x.last.elapsed() < SESSION_TIMEOUT).map(|x| x.id).collect();
                 ids.sort_unstable();
                 drop(s);
                 self.collection("Session", "Session Collection", self.sessions_path(), ids.into_iter().map(|i| format!("{}/{i}", self.sessions_path())).collect())
             }
             Res::Session(id) => {
-                let s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let s = self.sessions.lock();
                 let user = s.by_token.values().find(|x| x.id == id && x.last.elapsed() < SESSION_TIMEOUT)?.user.clone();
                 drop(s);
                 self.session_body(id, &user)

@@ -6,7 +6,8 @@
 //!   Linux, so no set-up is needed. One listening socket per machine: 10,000 machines need an
 //!   open-files limit above 10,000 plus the connections.
 //! - `SinglePort`: one listener; each machine's BMC under `/bmc/<name>`, whose
-//!   `redfish_address` carries that path (the driver's root prefix, as Ironic's).
+//!   `redfish_address` carries that path (the driver's root prefix, as Ironic's). The BMCs
+//!   share one session store: clients cache a session per host and port.
 //!
 //! The lab ends with [`Lab::shutdown`] or when it is dropped (listeners stop accepting; the
 //! connections still open end when their clients close them).
@@ -25,7 +26,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::bmc::{Bmc, Credentials};
+use crate::bmc::{Bmc, Credentials, SessionStore};
 use crate::machine::{LabEvent, Machine, PowerDelay};
 use crate::profiles::MachineSpec;
 
@@ -124,7 +125,7 @@ impl Lab {
                     let addr = SocketAddr::from((m.spec.bmc.address, port));
                     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| listen_error(addr, e))?;
                     let local = listener.local_addr()?;
-                    let bmc = Arc::new(Bmc::new(m.clone(), String::new(), credentials.clone(), config.vendor_quirks));
+                    let bmc = Arc::new(Bmc::new(m.clone(), String::new(), credentials.clone(), Arc::new(SessionStore::new()), config.vendor_quirks));
                     lab.endpoints.push(Endpoint { redfish_address: format!("http://{local}"), system_path: bmc.system_path(), listen: local });
                     let app = Router::new().fallback(serve_one).with_state(bmc);
                     let stop = until(stopped.clone());
@@ -137,9 +138,10 @@ impl Lab {
                 let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| listen_error(addr, e))?;
                 let local = listener.local_addr()?;
                 let mut map = HashMap::with_capacity(lab.machines.len());
+                let sessions = Arc::new(SessionStore::new());
                 for m in &lab.machines {
                     let prefix = format!("/bmc/{}", m.spec.name);
-                    let bmc = Arc::new(Bmc::new(m.clone(), prefix, credentials.clone(), config.vendor_quirks));
+                    let bmc = Arc::new(Bmc::new(m.clone(), prefix, credentials.clone(), sessions.clone(), config.vendor_quirks));
                     lab.endpoints.push(Endpoint { redfish_address: format!("http://{local}{}", bmc.root()), system_path: bmc.system_path(), listen: local });
                     if map.insert(m.spec.name.clone(), bmc).is_some() {
                         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("two machines are named {}", m.spec.name)));

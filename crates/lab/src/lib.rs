@@ -20,7 +20,7 @@ pub mod machine;
 pub mod profiles;
 pub mod tree;
 
-pub use bmc::Credentials;
+pub use bmc::{Credentials, SessionStore};
 pub use lab::{Bind, Endpoint, Lab, LabConfig};
 pub use machine::{BootEnabled, BootOverride, BootTarget, FirmwareMode, LabEvent, Machine, PowerDelay, PowerState, ResetType};
 pub use profiles::{fleet, BootMode, DiskKind, MachineSpec, Profile};

@@ -361,6 +361,20 @@ async fn one_port_for_all_with_a_path_per_machine() {
         let oob = d.interface("inspect").unwrap().inspect_out_of_band(&n).await.unwrap().unwrap();
         assert_eq!(oob.inventory["system_vendor"]["serial_number"], lab.machine(i).spec.system.serial);
     }
+    // One session for the port, whichever machine: clients cache sessions per host:port.
+    let sessions = get(&format!("http://{listen}"), &format!("/bmc/{}/redfish/v1/SessionService/Sessions", lab.machine(3).spec.name)).await;
+    assert_eq!(sessions["Members@odata.count"], 1, "{sessions}");
+    // Many machines at once, through the one cached session.
+    let all: Vec<_> = (0..lab.len())
+        .map(|i| {
+            let (r, n) = (r.clone(), node(&lab, i));
+            tokio::spawn(async move { r.driver_for(&n).unwrap().power.set_power_state(&n, Power::Rebooting, None).await })
+        })
+        .collect();
+    for t in all {
+        assert_eq!(t.await.unwrap().unwrap(), Power::On);
+    }
+    assert_eq!(get(&format!("http://{listen}"), &format!("/bmc/{}/redfish/v1/SessionService/Sessions", lab.machine(0).spec.name)).await["Members@odata.count"], 1);
     // A path no BMC has.
     let (status, _, body) = raw(&format!("http://{listen}"), "GET", "/bmc/nonexistent/redfish/v1/", &[], "").await;
     assert_eq!(status, 404, "{body}");
