@@ -302,7 +302,6 @@ async fn out_of_band_inspection_finds_the_spec() {
 /// inspect.rs) takes `ProcessorSummary.Count` first, which DMTF defines, and real BMCs
 /// report, as the number of processors (sockets).
 #[tokio::test]
-#[ignore = "ferric-drivers takes ProcessorSummary.Count (sockets) as the CPU count; Ironic sums the members' TotalThreads"]
 async fn out_of_band_cpu_count_is_the_logical_cpus_as_ironics() {
     let (lab, _rx) = Lab::start(specs(), config(PowerDelay::ZERO)).await.unwrap();
     let r = registry();

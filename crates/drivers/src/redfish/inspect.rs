@@ -74,15 +74,18 @@ pub async fn inspect(rf: &Redfish, node: &Node) -> DResult<OobInspection> {
         }
     }
 
-    // CPU: the summary count, the first processor's model, speed and instruction set.
+    // CPU: logical CPUs, as sushy's `processors.summary` (the sum of TotalThreads), else the
+    // summary's LogicalProcessorCount; ProcessorSummary.Count is the number of sockets and is
+    // the last resort. Then the first processor's model, speed and instruction set.
     let mut cpu = serde_json::json!({"count": 0, "architecture": ""});
-    if let Some(c) = sys.body.pointer("/ProcessorSummary/Count").and_then(Value::as_u64) {
+    let summary = |k: &str| sys.body.pointer(&format!("/ProcessorSummary/{k}")).and_then(Value::as_u64);
+    if let Some(c) = summary("LogicalProcessorCount").or_else(|| summary("Count")) {
         cpu["count"] = c.into();
     }
     if let Some(p) = link(&sys, "Processors") {
         let procs = members(rf, node, &info, p).await?;
-        if cpu["count"] == 0 {
-            let threads: u64 = procs.iter().filter_map(|p| p.get("TotalThreads").and_then(Value::as_u64)).sum();
+        let threads: u64 = procs.iter().filter_map(|p| p.get("TotalThreads").and_then(Value::as_u64)).sum();
+        if threads > 0 {
             cpu["count"] = threads.into();
         }
         if let Some(first) = procs.first() {
