@@ -1,6 +1,7 @@
 //! `ferric`: the Bare Metal service (`ferric serve`) and the operator CLI (`ferric node ...`).
 
 mod config;
+mod demo;
 mod rules_http;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,11 @@ enum Command {
     },
     /// Run the in-band agent (IPA protocol), or print this machine's inventory.
     Agent(ferric_agent::cli::AgentArgs),
+    /// The whole flow on one machine: ferric, a lab of simulated servers with Redfish BMCs,
+    /// enrollment, bulk inspection over a simulated network boot, a fleet table.
+    Demo(demo::DemoArgs),
+    /// Simulated servers with virtual Redfish BMCs, for a ferric that is already running.
+    Lab(demo::LabArgs),
     /// Manage ports through the API.
     Port {
         #[command(flatten)]
@@ -65,6 +71,14 @@ fn main() -> ExitCode {
         let client = match cli.command {
             Command::Serve(args) => return serve(args).await,
             Command::Agent(args) => return ferric_agent::cli::main(args).await,
+            Command::Demo(args) => {
+                init_demo_logging();
+                return demo::demo(args).await;
+            }
+            Command::Lab(args) => {
+                init_demo_logging();
+                return demo::lab(args).await;
+            }
             Command::Node { opts, cmd } => ferric_cli::run_node(&opts, cmd).await,
             Command::Port { opts, cmd } => ferric_cli::run_port(&opts, cmd).await,
         };
@@ -81,6 +95,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The demo and the lab log only warnings (to stderr), so the progress bars stay readable; the
+/// simulated machines' agents are their consoles and stay quiet unless RUST_LOG asks.
+fn init_demo_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,ferric_agent=off".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn init_logging(format: &str) {

@@ -16,6 +16,7 @@
 
 pub mod bmc;
 pub mod lab;
+pub mod host;
 pub mod machine;
 pub mod profiles;
 pub mod tree;

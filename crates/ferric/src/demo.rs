@@ -1,0 +1,460 @@
+//! `ferric demo` and `ferric lab`.
+//!
+//! `ferric demo` is the whole flow on one machine: it starts `ferric serve` (its own data
+//! directory, embedded SQLite, the boot server on), a lab of simulated servers whose Redfish
+//! BMCs ferric serves on loopback, enrolls them through the public API with the `redfish`
+//! driver and the `agent` inspect interface, manages them, bulk-inspects them (the machines
+//! really network-boot: iPXE script from the boot server, kernel and ramdisk fetched, the real
+//! agent code on each machine's hardware tree), and ends with a fleet table whose last column
+//! says whether what ferric stored matches the simulated hardware.
+//!
+//! `ferric lab` runs the lab alone against a ferric that is already running.
+
+use ferric_lab::host::{spawn_hosts, HostConfig, HostEvent};
+use ferric_lab::lab::{Bind, Lab, LabConfig};
+use ferric_lab::machine::PowerDelay;
+use ferric_lab::profiles::{fleet, MachineSpec};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// How many simulated servers.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub nodes: u64,
+    /// Data directory (default: a new one under the system's temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The API's address.
+    #[arg(long, default_value = "127.0.0.1:6385")]
+    pub listen: String,
+    /// The boot server's address.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub pxe_listen: String,
+    /// Seconds a simulated machine takes from power-on to running the agent (0 for benchmarks).
+    #[arg(long, default_value_t = 1.0)]
+    pub boot_delay: f64,
+    /// Power changes take a realistic 0.5-2 s on the virtual BMCs; this makes them instant.
+    #[arg(long)]
+    pub instant_power: bool,
+    /// The fleet's seed (same seed, same machines).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Leave everything running at the end (for the `baremetal` CLI), until Ctrl-C.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Output: table or json.
+    #[arg(short = 'f', long = "format", default_value = "table")]
+    pub format: String,
+}
+
+#[derive(clap::Args)]
+pub struct LabArgs {
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub nodes: u64,
+    /// The boot server the machines network-boot from (`[pxe] http_url` of a running ferric).
+    #[arg(long, default_value = "http://127.0.0.1:8088")]
+    pub boot_url: String,
+    #[arg(long, default_value_t = 1.0)]
+    pub boot_delay: f64,
+    #[arg(long)]
+    pub instant_power: bool,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the machines' hardware trees go (default: /dev/shm when it exists).
+    #[arg(long)]
+    pub trees: Option<PathBuf>,
+    #[arg(short = 'f', long = "format", default_value = "table")]
+    pub format: String,
+}
+
+fn trees_dir(base: Option<PathBuf>, fallback: &Path) -> PathBuf {
+    base.unwrap_or_else(|| {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            shm.join(format!("ferric-lab-{}", std::process::id()))
+        } else {
+            fallback.join("trees")
+        }
+    })
+}
+
+fn lab_config(instant: bool) -> LabConfig {
+    LabConfig {
+        bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT },
+        power_delay: if instant { PowerDelay::ZERO } else { PowerDelay::REALISTIC },
+        ..Default::default()
+    }
+}
+
+/// `ferric lab`: the simulated machines and their BMCs, until Ctrl-C.
+pub async fn lab(a: LabArgs) -> Result<(), String> {
+    let specs = fleet(a.nodes as usize, a.seed);
+    let (lab, events) = Lab::start(specs, lab_config(a.instant_power)).await.map_err(|e| format!("cannot start the lab: {e}"))?;
+    let trees = trees_dir(a.trees, &std::env::temp_dir());
+    let hosts = spawn_hosts(
+        lab.machines().to_vec(),
+        events,
+        HostConfig { boot_url: a.boot_url.clone(), trees: trees.clone(), boot_delay: Duration::from_secs_f64(a.boot_delay.max(0.0)) },
+        None,
+    );
+    let rows: Vec<Value> = (0..lab.len())
+        .map(|i| {
+            let m = lab.machine(i);
+            json!({"name": m.spec.name, "profile": m.spec.profile.name(), "pxe_mac": m.spec.pxe_mac(), "driver_info": lab.driver_info(i)})
+        })
+        .collect();
+    if a.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+    } else {
+        let mut t = ferric_cli::output::new_table(&["Machine", "Profile", "PXE MAC", "redfish_address", "redfish_system_id"]);
+        for r in &rows {
+            t.add_row(vec![
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["profile"].as_str().unwrap_or("").to_string(),
+                r["pxe_mac"].as_str().unwrap_or("").to_string(),
+                r["driver_info"]["redfish_address"].as_str().unwrap_or("").to_string(),
+                r["driver_info"]["redfish_system_id"].as_str().unwrap_or("").to_string(),
+            ]);
+        }
+        println!("{t}");
+        eprintln!("{} machines; BMC user admin / password; booting from {}. Ctrl-C stops.", lab.len(), a.boot_url);
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    hosts.abort();
+    lab.shutdown().await;
+    let _ = std::fs::remove_dir_all(&trees);
+    Ok(())
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method.clone(), &url).header("X-OpenStack-Ironic-API-Version", "1.96");
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| format!("{method} {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{method} {url}: {status}: {}", ferric_cli::error::decode_error_body(&text).unwrap_or(text)));
+        }
+        Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) })
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let b = ProgressBar::with_draw_target(Some(len), target);
+    b.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {what:<10} [{{bar:30}}] {{pos}}/{{len}} {{msg}} [{{elapsed}}]"))
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    b.enable_steady_tick(Duration::from_millis(120));
+    b
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SIGTERM: ferric flushes its store and stops its listeners.
+        // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether what ferric stored for a node matches its machine: CPUs, memory, disks, NICs,
+/// the system serial. Mismatches are named.
+fn mismatches(spec: &MachineSpec, node: &Value, inv: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let p = &node["properties"];
+    let want_cpus = spec.cpu.logical() as u64;
+    if p["cpus"].as_u64() != Some(want_cpus) {
+        out.push(format!("cpus {} != {want_cpus}", p["cpus"]));
+    }
+    if p["memory_mb"].as_u64() != Some(spec.memory_mib()) {
+        out.push(format!("memory_mb {} != {}", p["memory_mb"], spec.memory_mib()));
+    }
+    let disks = inv["inventory"]["disks"].as_array().map(Vec::len).unwrap_or(0);
+    if disks != spec.disks.len() {
+        out.push(format!("{disks} disks != {}", spec.disks.len()));
+    }
+    let mut got: Vec<String> = inv["inventory"]["disks"].as_array().into_iter().flatten().filter_map(|d| d["serial"].as_str().map(str::to_string)).collect();
+    let mut want: Vec<String> = spec.disks.iter().map(|d| d.serial.clone()).collect();
+    got.sort();
+    want.sort();
+    if got != want {
+        out.push("disk serials differ".into());
+    }
+    let mut macs: Vec<String> = inv["inventory"]["interfaces"].as_array().into_iter().flatten().filter_map(|i| i["mac_address"].as_str().map(str::to_string)).collect();
+    let mut want_macs: Vec<String> = spec.nics.iter().map(|n| n.mac.to_ascii_lowercase()).collect();
+    macs.sort();
+    want_macs.sort();
+    if macs != want_macs {
+        out.push(format!("NICs {macs:?} != {want_macs:?}"));
+    }
+    if inv["inventory"]["system_vendor"]["serial_number"].as_str() != Some(spec.system.serial.as_ref()) {
+        out.push(format!("serial {} != {}", inv["inventory"]["system_vendor"]["serial_number"], spec.system.serial));
+    }
+    out
+}
+
+pub async fn demo(a: DemoArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(a.timeout);
+    let data = match &a.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("ferric-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    // The boot server needs images to name; the simulated machines fetch but never run them.
+    let images = data.join("images");
+    std::fs::create_dir_all(&images).map_err(|e| e.to_string())?;
+    std::fs::write(images.join("kernel"), b"ferric demo: a simulated machine's kernel\n").map_err(|e| e.to_string())?;
+    std::fs::write(images.join("ramdisk"), b"ferric demo: a simulated machine's ramdisk\n").map_err(|e| e.to_string())?;
+    let config = format!(
+        r#"[server]
+listen = "{listen}"
+data_dir = "{data}"
+
+[inspector]
+listen = ""
+hooks = "$default_hooks,cpus,memory,root-device,boot-mode,parse-lldp,local-link-connection"
+
+[pxe]
+listen = "{pxe}"
+kernel = "{kernel}"
+ramdisk = "{ramdisk}"
+ipa_inspection_collectors = "default,lldp"
+"#,
+        listen = a.listen,
+        data = data.join("db").display(),
+        pxe = a.pxe_listen,
+        kernel = images.join("kernel").display(),
+        ramdisk = images.join("ramdisk").display(),
+    );
+    let cfg_path = data.join("ferric.toml");
+    std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+    let log_path = data.join("ferric.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let child = std::process::Command::new(exe)
+        .args(["serve", "--config"])
+        .arg(&cfg_path)
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start ferric serve: {e}"))?;
+    let mut child = Child(child);
+    let api = Api { http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?, base: format!("http://{}", a.listen) };
+    let mut up = false;
+    for _ in 0..200 {
+        if api.call(reqwest::Method::GET, "/", None).await.is_ok() {
+            up = true;
+            break;
+        }
+        if let Ok(Some(st)) = child.0.try_wait() {
+            return Err(format!("ferric serve exited ({st}); see {}", log_path.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !up {
+        return Err(format!("ferric serve did not answer on {}; see {}", a.listen, log_path.display()));
+    }
+    eprintln!("ferric serve: API http://{}, boot server http://{}, data in {}", a.listen, a.pxe_listen, data.display());
+
+    let specs = fleet(a.nodes as usize, a.seed);
+    let (lab, events) = Lab::start(specs, lab_config(a.instant_power)).await.map_err(|e| format!("cannot start the lab: {e}"))?;
+    let trees = trees_dir(None, &data);
+    let (htx, mut hrx) = tokio::sync::mpsc::unbounded_channel();
+    let hosts = spawn_hosts(
+        lab.machines().to_vec(),
+        events,
+        HostConfig { boot_url: format!("http://{}", a.pxe_listen), trees: trees.clone(), boot_delay: Duration::from_secs_f64(a.boot_delay.max(0.0)) },
+        Some(htx),
+    );
+    eprintln!("lab: {} simulated servers, each with a Redfish BMC on its own loopback address", lab.len());
+
+    // Enroll.
+    let n = lab.len() as u64;
+    let b = bar(n, "enroll");
+    let mut uuids = Vec::new();
+    for i in 0..lab.len() {
+        let m = lab.machine(i);
+        let node = api
+            .call(
+                reqwest::Method::POST,
+                "/v1/nodes",
+                Some(json!({"name": m.spec.name, "driver": "redfish", "inspect_interface": "agent", "driver_info": lab.driver_info(i),
+                            "resource_class": m.spec.profile.name()})),
+            )
+            .await?;
+        let uuid = node["uuid"].as_str().unwrap_or_default().to_string();
+        api.call(reqwest::Method::POST, "/v1/ports", Some(json!({"address": m.spec.pxe_mac(), "node_uuid": uuid, "pxe_enabled": true}))).await?;
+        api.call(reqwest::Method::PUT, &format!("/v1/nodes/{uuid}/states/provision"), Some(json!({"target": "manage"}))).await?;
+        uuids.push(uuid);
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    // Manage: verifying talks to every BMC.
+    let b = bar(n, "manage");
+    loop {
+        let list = api.call(reqwest::Method::GET, "/v1/nodes?fields=uuid,provision_state,last_error&limit=1000", None).await?;
+        let nodes = list["nodes"].as_array().cloned().unwrap_or_default();
+        let done = nodes.iter().filter(|x| x["provision_state"] != "verifying").count() as u64;
+        b.set_position(done);
+        if done == n {
+            let bad: Vec<String> = nodes
+                .iter()
+                .filter(|x| x["provision_state"] != "manageable")
+                .map(|x| format!("{}: {}", x["uuid"], x["last_error"]))
+                .collect();
+            b.finish_and_clear();
+            if !bad.is_empty() {
+                return Err(format!("{} nodes failed to manage: {}", bad.len(), bad.join("; ")));
+            }
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("timed out waiting for the nodes to become manageable".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let enrolled = started.elapsed();
+    // Inspect: one bulk inspection; the machines network-boot the agent.
+    let t_inspect = Instant::now();
+    let job = api.call(reqwest::Method::POST, "/v1/bulk_inspections", Some(json!({"concurrency": n.min(100)}))).await?;
+    let job_uuid = job["uuid"].as_str().unwrap_or_default().to_string();
+    let b = bar(n, "inspect");
+    let mut booted = 0u64;
+    let job = loop {
+        while let Ok(e) = hrx.try_recv() {
+            if let HostEvent::AgentStarted { .. } = e {
+                booted += 1;
+            }
+        }
+        let job = api.call(reqwest::Method::GET, &format!("/v1/bulk_inspections/{job_uuid}"), None).await?;
+        let c = &job["counts"];
+        let k = |s: &str| c[s].as_u64().unwrap_or(0);
+        b.set_position(k("done") + k("failed"));
+        b.set_message(format!("{} inspecting, {} agents booted, {} failed", k("inspecting"), booted, k("failed")));
+        if job["state"] == "finished" {
+            break job;
+        }
+        if Instant::now() > deadline {
+            return Err("timed out waiting for the bulk inspection".into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    b.finish_and_clear();
+    let inspected = t_inspect.elapsed();
+
+    // The fleet, checked against the simulated hardware.
+    let mut rows = Vec::new();
+    let mut bad = 0;
+    for (i, uuid) in uuids.iter().enumerate() {
+        let spec = &lab.machine(i).spec;
+        let node = api.call(reqwest::Method::GET, &format!("/v1/nodes/{uuid}"), None).await?;
+        let inv = api.call(reqwest::Method::GET, &format!("/v1/nodes/{uuid}/inventory"), None).await.unwrap_or(Value::Null);
+        let item = job["nodes"].as_array().and_then(|a| a.iter().find(|x| x["node_uuid"] == uuid.as_str())).cloned().unwrap_or(Value::Null);
+        let mut problems = mismatches(spec, &node, &inv);
+        if node["provision_state"] != "manageable" {
+            problems.insert(0, format!("state {}", node["provision_state"]));
+        }
+        if !problems.is_empty() {
+            bad += 1;
+        }
+        let root = &inv["plugin_data"]["root_disk"];
+        rows.push(json!({
+            "name": spec.name,
+            "profile": spec.profile.name(),
+            "provision_state": node["provision_state"],
+            "cpus": node["properties"]["cpus"],
+            "memory_mb": node["properties"]["memory_mb"],
+            "disks": inv["inventory"]["disks"].as_array().map(Vec::len),
+            "nics": inv["inventory"]["interfaces"].as_array().map(Vec::len),
+            "root_disk": if root.is_object() { json!({"name": root["name"], "size": root["size"]}) } else { Value::Null },
+            "error": item["error"],
+            "matches": problems.is_empty(),
+            "mismatches": problems,
+        }));
+    }
+    let total = started.elapsed();
+    if a.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"nodes": rows, "enroll_and_manage_seconds": enrolled.as_secs_f64(),
+                "inspection_seconds": inspected.as_secs_f64(), "total_seconds": total.as_secs_f64(), "mismatched": bad}))
+            .unwrap_or_default()
+        );
+    } else {
+        let mut t = ferric_cli::output::new_table(&["Node", "Profile", "State", "CPUs", "RAM (GiB)", "Disks", "NICs", "Root disk", "Matches hardware"]);
+        let s = |v: &Value| match v {
+            Value::Null => "-".to_string(),
+            Value::String(x) => x.clone(),
+            o => o.to_string(),
+        };
+        for r in &rows {
+            let root = if r["root_disk"].is_object() {
+                format!("{} ({} GiB)", s(&r["root_disk"]["name"]), r["root_disk"]["size"].as_u64().unwrap_or(0) >> 30)
+            } else {
+                "-".into()
+            };
+            let mem = r["memory_mb"].as_u64().map(|m| (m / 1024).to_string()).unwrap_or("-".into());
+            let ok = if r["matches"] == true { "yes".to_string() } else { format!("NO: {}", r["mismatches"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default()) };
+            t.add_row(vec![s(&r["name"]), s(&r["profile"]), s(&r["provision_state"]), s(&r["cpus"]), mem, s(&r["disks"]), s(&r["nics"]), root, ok]);
+        }
+        println!("{t}");
+        eprintln!(
+            "{} servers enrolled and managed in {:.1} s, inspected in {:.1} s over the network boot; {} match their hardware; {:.1} s in all",
+            rows.len(),
+            enrolled.as_secs_f64(),
+            inspected.as_secs_f64(),
+            rows.len() - bad,
+            total.as_secs_f64()
+        );
+    }
+    if a.keep_running {
+        eprintln!(
+            "Still running. Try:\n  export OS_ENDPOINT=http://{} OS_AUTH_TYPE=none\n  baremetal node list\nCtrl-C stops the demo.",
+            a.listen
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    hosts.abort();
+    lab.shutdown().await;
+    drop(child);
+    let _ = std::fs::remove_dir_all(&trees);
+    if a.data_dir.is_none() && !a.keep_running {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    if bad > 0 {
+        return Err(format!("{bad} of {} nodes do not match their simulated hardware", rows.len()));
+    }
+    Ok(())
+}
