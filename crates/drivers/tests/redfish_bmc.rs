@@ -225,7 +225,7 @@ async fn a_wrong_password_fails_at_once_with_the_bmcs_answer_and_no_secret() {
         let e = r.driver_for(&n).unwrap().power.get_power_state(&n).await.unwrap_err().to_string();
         assert!(e.contains("returned code 401"), "{e}");
         assert!(!e.contains("hunter2"), "the password leaked: {e}");
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(10), "a wrong password is not retried");
         // Not retried: a handful of requests, not attempts x requests.
         assert!(b.requests.load(Ordering::SeqCst) <= 4, "{} requests", b.requests.load(Ordering::SeqCst));
     }

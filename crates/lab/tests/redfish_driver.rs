@@ -228,7 +228,7 @@ async fn a_wrong_password_fails_at_once_with_the_bmcs_answer_and_no_secret() {
         assert!(e.contains("returned code 401"), "{auth}: {e}");
         assert!(e.contains("Invalid username or password"), "{auth}: the BMC's message: {e}");
         assert!(!e.contains("hunter2"), "{auth}: the password leaked: {e}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{auth}: not retried");
+        assert!(started.elapsed() < Duration::from_secs(10), "{auth}: not retried");
     }
     assert!(!lab.machine(0).is_on());
     assert!(drain(&mut rx).is_empty());

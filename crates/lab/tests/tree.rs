@@ -220,7 +220,7 @@ fn a_custom_command_line_and_no_cpu_topology() {
 }
 
 #[test]
-fn writing_a_trees_for_a_fleet_is_fast() {
+fn a_fleets_trees_are_all_written() {
     // Two racks' mix; the time per tree is what 10,000 machines cost (each written when it
     // boots, so never all at once).
     let specs = fleet(2 * RACK_SIZE, 9);
@@ -231,9 +231,12 @@ fn writing_a_trees_for_a_fleet_is_fast() {
         files += write_tree(s, &base.path().join(&s.name)).unwrap().files;
     }
     let per = started.elapsed().as_secs_f64() * 1e3 / specs.len() as f64;
+    // Reported, not asserted: speed is the benchmarks' business (`many_trees`, ignored).
     println!("{} trees: {per:.2} ms per tree on average, {} files per tree", specs.len(), files / specs.len());
-    // Generous: a debug build on a loaded 2-core machine.
-    assert!(per < 500.0, "{per:.1} ms per tree");
+    assert!(files >= specs.len() * 50, "{files} files for {} trees", specs.len());
+    for s in &specs {
+        assert!(base.path().join(&s.name).join("proc/cpuinfo").is_file(), "{}", s.name);
+    }
 }
 
 /// Write and remove each of `n` machines' trees (a tree lives while its machine runs the
