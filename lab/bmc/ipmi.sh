@@ -29,6 +29,8 @@ set -euo pipefail
 
 log() { echo "[ipmi] $*" >&2; }
 die() { echo "ipmi.sh: $*" >&2; exit 1; }
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 usage() { awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -62,21 +64,6 @@ cmd_setup() {
 }
 
 # ---------------------------------------------------------------------------------------------
-pid_alive() {
-  local pid="$1" st
-  [ -r "/proc/$pid/stat" ] || return 1
-  st="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-is_our_sim() {   # alive, and an ipmi_sim run with this STATE_DIR's lan.conf
-  local pid="$1" conf="$2"
-  pid_alive "$pid" || return 1
-  local cmdline
-  cmdline="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
-  [[ "$cmdline" == *"$conf"* ]]
-}
-
 port_busy_udp() {   # a UDP socket bound to PORT (any address, v4 or v6)
   local hex
   hex="$(printf '%04X' "$1")"
@@ -174,7 +161,7 @@ cmd_start() {
   sdir="$(cd "$sdir" && pwd)"
   [[ "$sdir" =~ ^[A-Za-z0-9/._+-]+$ ]] || die "STATE_DIR '$sdir' must not contain spaces or quotes"
   local conf="$sdir/lan.conf" pidf="$sdir/ipmi_sim.pid" logf="$sdir/ipmi_sim.log"
-  if [ -f "$pidf" ] && is_our_sim "$(cat "$pidf")" "$conf"; then
+  if [ -f "$pidf" ] && is_ours "$(cat "$pidf")" "$conf"; then
     die "already running in $sdir (pid $(cat "$pidf")): stop it first"
   fi
   rm -f "$pidf"
@@ -252,21 +239,7 @@ EOF
 
 cmd_stop() {
   [ $# -eq 1 ] || { usage >&2; exit 2; }
-  local sdir="$1" pidf pid
-  [ -d "$sdir" ] || { log "no state dir $sdir: nothing to stop"; return 0; }
-  sdir="$(cd "$sdir" && pwd)"
-  pidf="$sdir/ipmi_sim.pid"
-  [ -f "$pidf" ] || { log "not running ($pidf missing)"; return 0; }
-  pid="$(cat "$pidf")"
-  if ! is_our_sim "$pid" "$sdir/lan.conf"; then
-    log "pid $pid is not running (or not ours): removing stale $pidf"
-    rm -f "$pidf"; return 0
-  fi
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.05; done
-  if pid_alive "$pid"; then log "pid $pid ignored SIGTERM: SIGKILL"; kill -9 "$pid" 2>/dev/null || true; fi
-  rm -f "$pidf"
-  log "stopped pid $pid"
+  stop_emulator "$1" ipmi_sim.pid lan.conf
 }
 
 case "${1:-}" in

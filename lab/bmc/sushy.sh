@@ -50,6 +50,8 @@ CONS="$REPO/conformance/requirements/constraints-sushy.txt"
 
 log() { echo "[sushy] $*" >&2; }
 die() { echo "sushy.sh: $*" >&2; exit 1; }
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 usage() { awk 'NR>1 && /^#/ {sub(/^# ?/,""); print; next} NR>1 {exit}' "$0"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -96,21 +98,6 @@ cmd_setup() {
 }
 
 # ---------------------------------------------------------------------------------------------
-pid_alive() {   # a live (non-zombie) process
-  local pid="$1" st
-  [ -r "/proc/$pid/stat" ] || return 1
-  st="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-is_our_sushy() {   # pid is alive and is a sushy-emulator run from this STATE_DIR's config
-  local pid="$1" conf="$2"
-  pid_alive "$pid" || return 1
-  local cmdline
-  cmdline="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
-  [[ "$cmdline" == *"$conf"* ]]
-}
-
 port_busy_tcp() {   # something listens on 127.0.0.1:PORT or *:PORT (TCP, v4 or v6)
   local hex
   hex="$(printf '%04X' "$1")"
@@ -169,7 +156,7 @@ cmd_start() {
   mkdir -p "$sdir"
   sdir="$(cd "$sdir" && pwd)"
   local conf="$sdir/sushy.conf" pidf="$sdir/sushy.pid" logf="$sdir/sushy.log"
-  if [ -f "$pidf" ] && is_our_sushy "$(cat "$pidf")" "$conf"; then
+  if [ -f "$pidf" ] && is_ours "$(cat "$pidf")" "$conf"; then
     die "already running in $sdir (pid $(cat "$pidf")): stop it first"
   fi
   rm -f "$pidf"
@@ -299,21 +286,7 @@ PY
 
 cmd_stop() {
   [ $# -eq 1 ] || { usage >&2; exit 2; }
-  local sdir="$1" pidf pid
-  [ -d "$sdir" ] || { log "no state dir $sdir: nothing to stop"; return 0; }
-  sdir="$(cd "$sdir" && pwd)"
-  pidf="$sdir/sushy.pid"
-  [ -f "$pidf" ] || { log "not running ($pidf missing)"; return 0; }
-  pid="$(cat "$pidf")"
-  if ! is_our_sushy "$pid" "$sdir/sushy.conf"; then
-    log "pid $pid is not running (or not ours): removing stale $pidf"
-    rm -f "$pidf"; return 0
-  fi
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.05; done
-  if pid_alive "$pid"; then log "pid $pid ignored SIGTERM: SIGKILL"; kill -9 "$pid" 2>/dev/null || true; fi
-  rm -f "$pidf"
-  log "stopped pid $pid"
+  stop_emulator "$1" sushy.pid sushy.conf
 }
 
 case "${1:-}" in

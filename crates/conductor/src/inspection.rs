@@ -313,10 +313,7 @@ impl Conductor {
             task.node.properties.insert(k, v);
         }
         if let Some(mode) = &oob.boot_mode {
-            let has = task.node.properties.get("capabilities").and_then(Value::as_str).is_some_and(|c| {
-                c.split(',').any(|p| p.split_once(':').is_some_and(|(k, _)| k.trim() == "boot_mode"))
-            });
-            if !has {
+            if ferric_drivers::capability(&task.node, "boot_mode").is_none() {
                 match ferric_core::inspection::updated_capabilities(
                     task.node.properties.get("capabilities"),
                     &[("boot_mode".to_string(), mode.clone())],

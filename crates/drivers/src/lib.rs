@@ -135,6 +135,31 @@ pub trait ManagementInterface: Send + Sync {
     }
 }
 
+/// A hardware type whose power and management go through a BMC (`redfish`, `ipmi`): the BMC
+/// protocol's power and management implementation, the given inspect interfaces (default
+/// first), and what ferric has for the rest (`fake` boot and deploy until it writes images,
+/// `noop` network and storage, `no-*` elsewhere).
+pub fn bmc_hardware_type(name: &'static str, bmc: &'static str, inspect: &[&'static str]) -> HardwareType {
+    let mut s = BTreeMap::new();
+    for (kind, none) in [("bios", "no-bios"), ("console", "no-console"), ("firmware", "no-firmware"), ("raid", "no-raid"), ("rescue", "no-rescue"), ("vendor", "no-vendor")] {
+        s.insert(kind, vec![none]);
+    }
+    s.insert("boot", vec!["fake"]);
+    s.insert("deploy", vec!["fake"]);
+    s.insert("network", vec!["noop"]);
+    s.insert("storage", vec!["noop"]);
+    s.insert("power", vec![bmc]);
+    s.insert("management", vec![bmc]);
+    s.insert("inspect", inspect.to_vec());
+    HardwareType { name, supported: s }
+}
+
+/// A capability from the node's `properties.capabilities` (`"k:v,k2:v2"`).
+pub fn capability(node: &Node, key: &str) -> Option<String> {
+    let caps = node.properties.get("capabilities")?.as_str()?;
+    caps.split(',').filter_map(|p| p.split_once(':')).find(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string())
+}
+
 /// Ironic's `UnsupportedDriverExtension` text.
 pub fn unsupported_extension(node: &Node, extension: &str) -> String {
     format!("Driver {} does not support {extension} (disabled or not implemented).", node.driver)

@@ -13,6 +13,7 @@
 use ferric_lab::host::{spawn_hosts, HostConfig, HostEvent};
 use ferric_lab::lab::{Bind, Lab, LabConfig};
 use ferric_lab::machine::PowerDelay;
+use ferric_cli::OutputFormat;
 use ferric_lab::profiles::{fleet, MachineSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
@@ -34,24 +35,16 @@ pub struct DemoArgs {
     /// The boot server's address.
     #[arg(long, default_value = "127.0.0.1:8088")]
     pub pxe_listen: String,
-    /// Seconds a simulated machine takes from power-on to running the agent (0 for benchmarks).
-    #[arg(long, default_value_t = 1.0)]
-    pub boot_delay: f64,
-    /// Power changes take a realistic 0.5-2 s on the virtual BMCs; this makes them instant.
-    #[arg(long)]
-    pub instant_power: bool,
-    /// The fleet's seed (same seed, same machines).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sim: SimOpts,
     /// Leave everything running at the end (for the `baremetal` CLI), until Ctrl-C.
     #[arg(long)]
     pub keep_running: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
-    /// Output: table or json.
-    #[arg(short = 'f', long = "format", default_value = "table")]
-    pub format: String,
+    #[arg(short = 'f', long = "format", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 #[derive(clap::Args)]
@@ -61,17 +54,48 @@ pub struct LabArgs {
     /// The boot server the machines network-boot from (`[pxe] http_url` of a running ferric).
     #[arg(long, default_value = "http://127.0.0.1:8088")]
     pub boot_url: String,
-    #[arg(long, default_value_t = 1.0)]
-    pub boot_delay: f64,
-    #[arg(long)]
-    pub instant_power: bool,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sim: SimOpts,
     /// Where the machines' hardware trees go (default: /dev/shm when it exists).
     #[arg(long)]
     pub trees: Option<PathBuf>,
-    #[arg(short = 'f', long = "format", default_value = "table")]
-    pub format: String,
+    #[arg(short = 'f', long = "format", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// How the simulated machines behave (both commands).
+#[derive(clap::Args)]
+pub struct SimOpts {
+    /// Seconds a simulated machine takes from power-on to running the agent (0 for benchmarks).
+    #[arg(long, default_value_t = 1.0)]
+    pub boot_delay: f64,
+    /// Power changes take a realistic 0.5-2 s on the virtual BMCs; this makes them instant.
+    #[arg(long)]
+    pub instant_power: bool,
+    /// The fleet's seed (same seed, same machines).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl SimOpts {
+    /// The lab of `nodes` machines and their hosts, booting from `boot_url`.
+    async fn start(
+        &self,
+        nodes: u64,
+        boot_url: String,
+        trees: PathBuf,
+        report: Option<tokio::sync::mpsc::UnboundedSender<HostEvent>>,
+    ) -> Result<(Lab, tokio::task::JoinHandle<()>), String> {
+        let config = LabConfig {
+            bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT },
+            power_delay: if self.instant_power { PowerDelay::ZERO } else { PowerDelay::REALISTIC },
+            ..Default::default()
+        };
+        let (lab, events) = Lab::start(fleet(nodes as usize, self.seed), config).await.map_err(|e| format!("cannot start the lab: {e}"))?;
+        let boot_delay = Duration::from_secs_f64(self.boot_delay.max(0.0));
+        let hosts = spawn_hosts(lab.machines().to_vec(), events, HostConfig { boot_url, trees, boot_delay }, report);
+        Ok((lab, hosts))
+    }
 }
 
 fn trees_dir(base: Option<PathBuf>, fallback: &Path) -> PathBuf {
@@ -85,32 +109,17 @@ fn trees_dir(base: Option<PathBuf>, fallback: &Path) -> PathBuf {
     })
 }
 
-fn lab_config(instant: bool) -> LabConfig {
-    LabConfig {
-        bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT },
-        power_delay: if instant { PowerDelay::ZERO } else { PowerDelay::REALISTIC },
-        ..Default::default()
-    }
-}
-
 /// `ferric lab`: the simulated machines and their BMCs, until Ctrl-C.
 pub async fn lab(a: LabArgs) -> Result<(), String> {
-    let specs = fleet(a.nodes as usize, a.seed);
-    let (lab, events) = Lab::start(specs, lab_config(a.instant_power)).await.map_err(|e| format!("cannot start the lab: {e}"))?;
     let trees = trees_dir(a.trees, &std::env::temp_dir());
-    let hosts = spawn_hosts(
-        lab.machines().to_vec(),
-        events,
-        HostConfig { boot_url: a.boot_url.clone(), trees: trees.clone(), boot_delay: Duration::from_secs_f64(a.boot_delay.max(0.0)) },
-        None,
-    );
+    let (lab, hosts) = a.sim.start(a.nodes, a.boot_url.clone(), trees.clone(), None).await?;
     let rows: Vec<Value> = (0..lab.len())
         .map(|i| {
             let m = lab.machine(i);
             json!({"name": m.spec.name, "profile": m.spec.profile.name(), "pxe_mac": m.spec.pxe_mac(), "driver_info": lab.driver_info(i)})
         })
         .collect();
-    if a.format == "json" {
+    if a.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
     } else {
         let mut t = ferric_cli::output::new_table(&["Machine", "Profile", "PXE MAC", "redfish_address", "redfish_system_id"]);
@@ -288,16 +297,9 @@ ipa_inspection_collectors = "default,lldp"
     }
     eprintln!("ferric serve: API http://{}, boot server http://{}, data in {}", a.listen, a.pxe_listen, data.display());
 
-    let specs = fleet(a.nodes as usize, a.seed);
-    let (lab, events) = Lab::start(specs, lab_config(a.instant_power)).await.map_err(|e| format!("cannot start the lab: {e}"))?;
     let trees = trees_dir(None, &data);
     let (htx, mut hrx) = tokio::sync::mpsc::unbounded_channel();
-    let hosts = spawn_hosts(
-        lab.machines().to_vec(),
-        events,
-        HostConfig { boot_url: format!("http://{}", a.pxe_listen), trees: trees.clone(), boot_delay: Duration::from_secs_f64(a.boot_delay.max(0.0)) },
-        Some(htx),
-    );
+    let (lab, hosts) = a.sim.start(a.nodes, format!("http://{}", a.pxe_listen), trees.clone(), Some(htx)).await?;
     eprintln!("lab: {} simulated servers, each with a Redfish BMC on its own loopback address", lab.len());
 
     // Enroll.
@@ -405,7 +407,7 @@ ipa_inspection_collectors = "default,lldp"
         }));
     }
     let total = started.elapsed();
-    if a.format == "json" {
+    if a.format == OutputFormat::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({"nodes": rows, "enroll_and_manage_seconds": enrolled.as_secs_f64(),

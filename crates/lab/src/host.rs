@@ -110,33 +110,23 @@ pub fn spawn_hosts(
         };
         let send = Arc::new(send);
         while let Some(ev) = events.recv().await {
-            match ev {
-                LabEvent::PowerOff { machine } => {
-                    if let Some(h) = running.lock().unwrap().remove(&machine) {
-                        h.abort();
-                    }
-                }
-                LabEvent::LocalBoot { machine, .. } => {
-                    if let Some(h) = running.lock().unwrap().remove(&machine) {
-                        h.abort();
-                    }
-                }
-                LabEvent::NetBoot { machine, mac } => {
-                    if let Some(h) = running.lock().unwrap().remove(&machine) {
-                        h.abort();
-                    }
-                    let Some(m) = machines.get(machine).cloned() else { continue };
-                    let (http, config, send) = (http.clone(), config.clone(), send.clone());
-                    let h = tokio::spawn(async move {
-                        let r = netboot(&http, &config, m, &mac, &*send).await;
-                        if let Err(e) = r {
-                            tracing::warn!(machine, error = %e, "simulated network boot failed");
-                            send(HostEvent::BootFailed { machine, error: e });
-                        }
-                    });
-                    running.lock().unwrap().insert(machine, h);
-                }
+            // Whatever the machine ran ends with any power or boot event.
+            let machine = match &ev {
+                LabEvent::PowerOff { machine } | LabEvent::LocalBoot { machine, .. } | LabEvent::NetBoot { machine, .. } => *machine,
+            };
+            if let Some(h) = running.lock().unwrap().remove(&machine) {
+                h.abort();
             }
+            let LabEvent::NetBoot { mac, .. } = ev else { continue };
+            let Some(m) = machines.get(machine).cloned() else { continue };
+            let (http, config, send) = (http.clone(), config.clone(), send.clone());
+            let h = tokio::spawn(async move {
+                if let Err(e) = netboot(&http, &config, m, &mac, &*send).await {
+                    tracing::warn!(machine, error = %e, "simulated network boot failed");
+                    send(HostEvent::BootFailed { machine, error: e });
+                }
+            });
+            running.lock().unwrap().insert(machine, h);
         }
         for (_, h) in running.lock().unwrap().drain() {
             h.abort();
@@ -152,18 +142,21 @@ async fn netboot(
     send: &(dyn Fn(HostEvent) + Send + Sync),
 ) -> Result<(), String> {
     tokio::time::sleep(config.boot_delay).await;
-    let url = format!("{}/ipxe/{mac}", config.boot_url.trim_end_matches('/'));
-    let resp = http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-    let status = resp.status();
-    let script = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
-    if !status.is_success() {
+    let base = config.boot_url.trim_end_matches('/');
+    let script = match get(http, &format!("{base}/ipxe/{mac}")).await? {
+        (true, script) => script,
         // iPXE would try the next NIC, then the fallback script.
-        let fb = format!("{}/ipxe/fallback/{}", config.boot_url.trim_end_matches('/'), mac.replace(':', "-"));
-        let r = http.get(&fb).send().await.map_err(|e| format!("GET {fb}: {e}"))?;
-        let text = r.text().await.unwrap_or_default();
-        return run_script(http, config, m, &text, send).await;
-    }
+        (false, _) => get(http, &format!("{base}/ipxe/fallback/{}", mac.replace(':', "-"))).await?.1,
+    };
     run_script(http, config, m, &script, send).await
+}
+
+/// GET a text: whether the status was a success, and the body.
+async fn get(http: &reqwest::Client, url: &str) -> Result<(bool, String), String> {
+    let resp = http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let ok = resp.status().is_success();
+    let text = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    Ok((ok, text))
 }
 
 async fn run_script(
@@ -182,11 +175,12 @@ async fn run_script(
     send(HostEvent::Script { machine, agent });
     // Load the images as iPXE does (their bytes are not run: the host is simulated).
     for u in std::iter::once(kernel).chain(initrd_url(script)) {
-        let r = http.get(&u).send().await.map_err(|e| format!("GET {u}: {e}"))?;
+        let mut r = http.get(&u).send().await.map_err(|e| format!("GET {u}: {e}"))?;
         if !r.status().is_success() {
             return Err(format!("GET {u}: {}", r.status()));
         }
-        r.bytes().await.map_err(|e| format!("GET {u}: {e}"))?;
+        // Read to the end, as iPXE does, without keeping it.
+        while r.chunk().await.map_err(|e| format!("GET {u}: {e}"))?.is_some() {}
     }
     if !agent {
         return Ok(());

@@ -52,21 +52,7 @@ impl Default for IpmiConfig {
 }
 
 pub fn hardware_type() -> HardwareType {
-    let mut s = BTreeMap::new();
-    s.insert("bios", vec!["no-bios"]);
-    s.insert("boot", vec!["fake"]);
-    s.insert("console", vec!["no-console"]);
-    s.insert("deploy", vec!["fake"]);
-    s.insert("firmware", vec!["no-firmware"]);
-    s.insert("inspect", vec!["agent", "no-inspect"]);
-    s.insert("management", vec!["ipmitool"]);
-    s.insert("network", vec!["noop"]);
-    s.insert("power", vec!["ipmitool"]);
-    s.insert("raid", vec!["no-raid"]);
-    s.insert("rescue", vec!["no-rescue"]);
-    s.insert("storage", vec!["noop"]);
-    s.insert("vendor", vec!["no-vendor"]);
-    HardwareType { name: "ipmi", supported: s }
+    crate::bmc_hardware_type("ipmi", "ipmitool", &["agent", "no-inspect"])
 }
 
 pub fn register(impls: &mut Implementations, config: IpmiConfig) {
@@ -268,12 +254,6 @@ pub fn parse_lan_print(out: &str) -> Dict {
     d
 }
 
-/// A capability from the node's `properties.capabilities` (`"k:v,k2:v2"`).
-pub fn capability(node: &Node, key: &str) -> Option<String> {
-    let caps = node.properties.get("capabilities")?.as_str()?;
-    caps.split(',').filter_map(|p| p.split_once(':')).find(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_string())
-}
-
 impl Ipmi {
     fn target(&self, node: &Node) -> DResult<IpmiTarget> {
         IpmiTarget::parse(node, &self.config)
@@ -372,7 +352,7 @@ impl ManagementInterface for Ipmi {
                     tracing::debug!(node = %node.uuid, error = %e, "disabling the boot timeout failed");
                 }
             }
-            let uefi = node.boot_mode.as_deref() == Some("uefi") || capability(node, "boot_mode").as_deref() == Some("uefi");
+            let uefi = node.boot_mode.as_deref() == Some("uefi") || crate::capability(node, "boot_mode").as_deref() == Some("uefi");
             let mut opts = Vec::new();
             if persistent {
                 opts.push("persistent");

@@ -48,11 +48,13 @@ impl Default for RedfishConfig {
     }
 }
 
-/// One HTTP answer: status, the ETag (for If-Match), and the JSON body (`Null` when empty).
+/// One HTTP answer: status, the ETag (for If-Match), the session token a login answer
+/// carries, and the JSON body (`Null` when empty).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub etag: Option<String>,
+    pub token: Option<String>,
     pub body: Value,
 }
 
@@ -289,7 +291,7 @@ impl RedfishClient {
                 Err(e) => return Err(RfError::Connection(describe(&e, u))),
             }
         }
-        let mut body = if buf.iter().all(|b| b.is_ascii_whitespace()) {
+        let body = if buf.iter().all(|b| b.is_ascii_whitespace()) {
             Value::Null
         } else {
             match serde_json::from_slice::<Value>(&buf) {
@@ -301,11 +303,7 @@ impl RedfishClient {
                 Err(_) => Value::String(String::from_utf8_lossy(&buf[..buf.len().min(200)]).chars().filter(|c| !c.is_control()).collect()),
             }
         };
-        // Session creation answers carry the token in a header; keep it beside the body.
-        if let (Some(t), Value::Object(m)) = (token, &mut body) {
-            m.insert("@ferric.token".into(), Value::String(t));
-        }
-        Ok(Reply { status, etag, body })
+        Ok(Reply { status, etag, token, body })
     }
 
     /// The authentication for a node: a cached session, a new one, or basic.
@@ -339,22 +337,11 @@ impl RedfishClient {
             .or_else(|| root.body.pointer("/SessionService/@odata.id").and_then(Value::as_str).map(|s| format!("{}/Sessions", s.trim_end_matches('/'))))
             .ok_or_else(|| RfError::NotFound(format!("the Redfish service at {} has no session service", info.address)))?;
         let body = serde_json::json!({"UserName": info.username, "Password": info.password});
-        let http = self.http(&info.verify_ca)?;
-        let u = url(info, &sessions);
-        let req = http.post(&u).header("Accept", "application/json").json(&body);
-        let reply = self.read(req, &Method::POST, &u).await?;
-        if matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err(RfError::Access(http_error(&Method::POST, &u, &reply)));
-        }
-        if !reply.status.is_success() {
-            return Err(RfError::Http(http_error(&Method::POST, &u, &reply)));
-        }
-        let token = reply
-            .body
-            .get("@ferric.token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RfError::Http(format!("HTTP POST {u}: the session was created without an X-Auth-Token")))?;
-        Ok(Auth::Session { token: token.to_string() })
+        let reply = self.send(info, &Auth::Basic, Method::POST, &sessions, Some(&body), None).await?;
+        let token = reply.token.ok_or_else(|| {
+            RfError::Http(format!("HTTP POST {}: the session was created without an X-Auth-Token", url(info, &sessions)))
+        })?;
+        Ok(Auth::Session { token })
     }
 }
 

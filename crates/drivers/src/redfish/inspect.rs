@@ -102,11 +102,6 @@ pub async fn inspect(rf: &Redfish, node: &Node) -> DResult<OobInspection> {
             .into();
         }
     }
-    if cpu["architecture"] == "" {
-        if let Some(a) = sys.body.pointer("/ProcessorSummary/Model").and_then(Value::as_str) {
-            tracing::debug!(node = %node.uuid, model = a, "no processor members; architecture unknown");
-        }
-    }
     inventory.insert("cpu".into(), cpu);
 
     // Disks: Storage drives, else SimpleStorage devices.

@@ -16,24 +16,10 @@ use client::{RedfishClient, RedfishConfig, RfError};
 use info::RedfishInfo;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub fn hardware_type() -> HardwareType {
-    let mut s = BTreeMap::new();
-    s.insert("bios", vec!["no-bios"]);
-    s.insert("boot", vec!["fake"]);
-    s.insert("console", vec!["no-console"]);
-    s.insert("deploy", vec!["fake"]);
-    s.insert("firmware", vec!["no-firmware"]);
-    s.insert("inspect", vec!["redfish", "agent", "no-inspect"]);
-    s.insert("management", vec!["redfish"]);
-    s.insert("network", vec!["noop"]);
-    s.insert("power", vec!["redfish"]);
-    s.insert("raid", vec!["no-raid"]);
-    s.insert("rescue", vec!["no-rescue"]);
-    s.insert("storage", vec!["noop"]);
-    s.insert("vendor", vec!["no-vendor"]);
-    HardwareType { name: "redfish", supported: s }
+    crate::bmc_hardware_type("redfish", "redfish", &["redfish", "agent", "no-inspect"])
 }
 
 pub fn register(impls: &mut Implementations, config: RedfishConfig) {
@@ -196,8 +182,6 @@ impl Redfish {
         }
     }
 }
-
-use std::time::Duration;
 
 /// Ironic's GET_POWER_STATE_MAP: a change in progress counts as its destination.
 pub fn power_state_of(sys: &System) -> Option<PowerState> {
