@@ -3,7 +3,7 @@
 # bookworm-backports, which breaks bookworm's own qemu-system: install from backports.
 # Idempotent; needs root. Facts: shared/reference/machine-notes.md.
 set -euo pipefail
-if command -v qemu-system-x86_64 >/dev/null && [ -e /usr/share/qemu/pxe-e1000.rom ]; then
+if command -v qemu-system-x86_64 >/dev/null && [ -e /usr/lib/ipxe/qemu/efi-virtio.rom ]; then
   exit 0
 fi
 if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then

@@ -37,6 +37,14 @@ pub struct DemoArgs {
     pub pxe_listen: String,
     #[command(flatten)]
     pub sim: SimOpts,
+    #[command(flatten)]
+    pub qemu: QemuOpts,
+    /// QEMU mode: the agent's kernel (default: lab/ramdisk/out/vmlinuz, from lab/ramdisk/build.sh).
+    #[arg(long, requires = "qemu")]
+    pub kernel: Option<PathBuf>,
+    /// QEMU mode: the agent's ramdisk (default: lab/ramdisk/out/initramfs.gz).
+    #[arg(long, requires = "qemu")]
+    pub ramdisk: Option<PathBuf>,
     /// Leave everything running at the end (for the `baremetal` CLI), until Ctrl-C.
     #[arg(long)]
     pub keep_running: bool,
@@ -59,6 +67,8 @@ pub struct LabArgs {
     /// Where the machines' hardware trees go (default: /dev/shm when it exists).
     #[arg(long)]
     pub trees: Option<PathBuf>,
+    #[command(flatten)]
+    pub qemu: QemuOpts,
     #[arg(short = 'f', long = "format", value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }
@@ -75,6 +85,62 @@ pub struct SimOpts {
     /// The fleet's seed (same seed, same machines).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// QEMU mode (both commands): real VMs instead of simulated machines.
+#[derive(clap::Args)]
+pub struct QemuOpts {
+    /// Run this many real QEMU VMs (TCG) instead of simulated servers: they network-boot
+    /// through their NIC's iPXE ROM from the boot server (reached as 10.0.2.2 from the VMs)
+    /// and run the static agent in the ramdisk. About 250 MiB and one core's worth of CPU
+    /// each while they run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub qemu: Option<u64>,
+    /// The QEMU binary.
+    #[arg(long, default_value = "qemu-system-x86_64", requires = "qemu")]
+    pub qemu_binary: PathBuf,
+    /// QEMU mode: where the VMs' disks, consoles, QMP sockets and command lines go (default:
+    /// a new directory; the demo's is `<data dir>/qemu`).
+    #[arg(long, requires = "qemu")]
+    pub qemu_work: Option<PathBuf>,
+}
+
+/// What drives the lab's machines: simulated hosts or QEMU VMs.
+enum Hosts {
+    Simulated(tokio::task::JoinHandle<()>),
+    Qemu(ferric_lab::qemu::QemuHosts),
+}
+
+impl Hosts {
+    async fn stop(self) {
+        match self {
+            Hosts::Simulated(h) => h.abort(),
+            Hosts::Qemu(q) => q.shutdown().await,
+        }
+    }
+}
+
+/// The lab of `n` QEMU VMs, booting from `boot_url` (as the VMs reach it).
+async fn start_qemu(
+    n: u64,
+    seed: u64,
+    qemu: &QemuOpts,
+    boot_url: String,
+    work: PathBuf,
+    report: Option<tokio::sync::mpsc::UnboundedSender<ferric_lab::qemu::QemuEvent>>,
+) -> Result<(Lab, Hosts), String> {
+    let specs: Vec<MachineSpec> = (0..n as usize).map(|i| MachineSpec::generate(ferric_lab::Profile::Qemu, i, seed)).collect();
+    // A VM takes its own time to boot and stop: the BMC applies power changes at once.
+    let config = LabConfig { bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT }, power_delay: PowerDelay::ZERO, ..Default::default() };
+    let (lab, events) = Lab::start(specs, config).await.map_err(|e| format!("cannot start the lab: {e}"))?;
+    let cfg = ferric_lab::qemu::QemuConfig { qemu: qemu.qemu_binary.clone(), boot_url, work };
+    let hosts = ferric_lab::qemu::spawn_qemu_hosts(lab.machines().to_vec(), events, cfg, report);
+    Ok((lab, Hosts::Qemu(hosts)))
+}
+
+/// The boot server's URL as a QEMU VM reaches it: slirp's 10.0.2.2 is the host's 127.0.0.1.
+fn as_seen_from_qemu(url: &str) -> String {
+    url.replacen("://127.0.0.1", "://10.0.2.2", 1).replacen("://localhost", "://10.0.2.2", 1)
 }
 
 impl SimOpts {
@@ -112,11 +178,20 @@ fn trees_dir(base: Option<PathBuf>, fallback: &Path) -> PathBuf {
 /// `ferric lab`: the simulated machines and their BMCs, until Ctrl-C.
 pub async fn lab(a: LabArgs) -> Result<(), String> {
     let trees = trees_dir(a.trees, &std::env::temp_dir());
-    let (lab, hosts) = a.sim.start(a.nodes, a.boot_url.clone(), trees.clone(), None).await?;
+    let (lab, hosts) = match a.qemu.qemu {
+        Some(n) => {
+            let work = a.qemu.qemu_work.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ferric-lab-qemu-{}", std::process::id())));
+            start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&a.boot_url), work, None).await?
+        }
+        None => {
+            let (lab, h) = a.sim.start(a.nodes, a.boot_url.clone(), trees.clone(), None).await?;
+            (lab, Hosts::Simulated(h))
+        }
+    };
     let rows: Vec<Value> = (0..lab.len())
         .map(|i| {
             let m = lab.machine(i);
-            json!({"name": m.spec.name, "profile": m.spec.profile.name(), "pxe_mac": m.spec.pxe_mac(), "driver_info": lab.driver_info(i)})
+            json!({"name": m.spec.name, "profile": m.spec.profile.name(), "pxe_mac": m.spec.pxe_mac(), "driver_info": lab.driver_info(i), "spec": m.spec})
         })
         .collect();
     if a.format == OutputFormat::Json {
@@ -133,10 +208,11 @@ pub async fn lab(a: LabArgs) -> Result<(), String> {
             ]);
         }
         println!("{t}");
-        eprintln!("{} machines; BMC user admin / password; booting from {}. Ctrl-C stops.", lab.len(), a.boot_url);
+        let boot = if a.qemu.qemu.is_some() { as_seen_from_qemu(&a.boot_url) } else { a.boot_url.clone() };
+        eprintln!("{} machines; BMC user admin / password; booting from {boot}. Ctrl-C stops.", lab.len());
     }
     let _ = tokio::signal::ctrl_c().await;
-    hosts.abort();
+    hosts.stop().await;
     lab.shutdown().await;
     let _ = std::fs::remove_dir_all(&trees);
     Ok(())
@@ -220,6 +296,12 @@ fn mismatches(spec: &MachineSpec, node: &Value, inv: &Value) -> Vec<String> {
     if got != want {
         out.push("disk serials differ".into());
     }
+    for d in &spec.disks {
+        let found = inv["inventory"]["disks"].as_array().into_iter().flatten().find(|x| x["serial"].as_str() == Some(d.serial.as_str()));
+        if let Some(size) = found.and_then(|x| x["size"].as_u64()).filter(|s| *s != d.size_bytes) {
+            out.push(format!("disk {} is {size} bytes, not {}", d.serial, d.size_bytes));
+        }
+    }
     let mut macs: Vec<String> = inv["inventory"]["interfaces"].as_array().into_iter().flatten().filter_map(|i| i["mac_address"].as_str().map(str::to_string)).collect();
     let mut want_macs: Vec<String> = spec.nics.iter().map(|n| n.mac.to_ascii_lowercase()).collect();
     macs.sort();
@@ -241,11 +323,36 @@ pub async fn demo(a: DemoArgs) -> Result<(), String> {
         None => std::env::temp_dir().join(format!("ferric-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    // The boot server needs images to name; the simulated machines fetch but never run them.
-    let images = data.join("images");
-    std::fs::create_dir_all(&images).map_err(|e| e.to_string())?;
-    std::fs::write(images.join("kernel"), b"ferric demo: a simulated machine's kernel\n").map_err(|e| e.to_string())?;
-    std::fs::write(images.join("ramdisk"), b"ferric demo: a simulated machine's ramdisk\n").map_err(|e| e.to_string())?;
+    let qemu = a.qemu.qemu;
+    let (kernel, ramdisk) = if qemu.is_some() {
+        // QEMU mode: the VMs really boot these.
+        let k = a.kernel.clone().unwrap_or_else(|| PathBuf::from("lab/ramdisk/out/vmlinuz"));
+        let r = a.ramdisk.clone().unwrap_or_else(|| PathBuf::from("lab/ramdisk/out/initramfs.gz"));
+        for f in [&k, &r] {
+            if !f.is_file() {
+                return Err(format!("{} is missing: build the agent's kernel and ramdisk with lab/ramdisk/build.sh (see README), or give --kernel and --ramdisk", f.display()));
+            }
+        }
+        let abs = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+        (abs(k), abs(r))
+    } else {
+        // The boot server needs images to name; the simulated machines fetch but never run them.
+        let images = data.join("images");
+        std::fs::create_dir_all(&images).map_err(|e| e.to_string())?;
+        std::fs::write(images.join("kernel"), b"ferric demo: a simulated machine's kernel\n").map_err(|e| e.to_string())?;
+        std::fs::write(images.join("ramdisk"), b"ferric demo: a simulated machine's ramdisk\n").map_err(|e| e.to_string())?;
+        (images.join("kernel"), images.join("ramdisk"))
+    };
+    // QEMU's VMs reach the host's loopback as 10.0.2.2; the agent's console on the serial port.
+    let qemu_pxe = if qemu.is_some() {
+        format!(
+            "http_url = \"{}\"\napi_url = \"{}\"\nkernel_append_params = \"nofb vga=normal console=ttyS0 panic=-1\"\n",
+            as_seen_from_qemu(&format!("http://{}", a.pxe_listen)),
+            as_seen_from_qemu(&format!("http://{}", a.listen))
+        )
+    } else {
+        String::new()
+    };
     let config = format!(
         r#"[server]
 listen = "{listen}"
@@ -259,13 +366,15 @@ hooks = "$default_hooks,cpus,memory,root-device,boot-mode,parse-lldp,local-link-
 listen = "{pxe}"
 kernel = "{kernel}"
 ramdisk = "{ramdisk}"
-ipa_inspection_collectors = "default,lldp"
-"#,
+ipa_inspection_collectors = "{collectors}"
+{qemu_pxe}"#,
         listen = a.listen,
         data = data.join("db").display(),
         pxe = a.pxe_listen,
-        kernel = images.join("kernel").display(),
-        ramdisk = images.join("ramdisk").display(),
+        kernel = kernel.display(),
+        ramdisk = ramdisk.display(),
+        // No switch behind a VM's slirp NIC: no LLDP to wait for.
+        collectors = if qemu.is_some() { "default" } else { "default,lldp" },
     );
     let cfg_path = data.join("ferric.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
@@ -299,8 +408,21 @@ ipa_inspection_collectors = "default,lldp"
 
     let trees = trees_dir(None, &data);
     let (htx, mut hrx) = tokio::sync::mpsc::unbounded_channel();
-    let (lab, hosts) = a.sim.start(a.nodes, format!("http://{}", a.pxe_listen), trees.clone(), Some(htx)).await?;
-    eprintln!("lab: {} simulated servers, each with a Redfish BMC on its own loopback address", lab.len());
+    let (qtx, mut qrx) = tokio::sync::mpsc::unbounded_channel();
+    let (lab, hosts) = match qemu {
+        Some(n) => {
+            let work = a.qemu.qemu_work.clone().unwrap_or_else(|| data.join("qemu"));
+            let r = start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&format!("http://{}", a.pxe_listen)), work.clone(), Some(qtx)).await?;
+            eprintln!("lab: {} QEMU VMs (TCG), each with a Redfish BMC on its own loopback address; consoles and disks in {}", r.0.len(), work.display());
+            r
+        }
+        None => {
+            drop(qtx);
+            let (lab, h) = a.sim.start(a.nodes, format!("http://{}", a.pxe_listen), trees.clone(), Some(htx)).await?;
+            eprintln!("lab: {} simulated servers, each with a Redfish BMC on its own loopback address", lab.len());
+            (lab, Hosts::Simulated(h))
+        }
+    };
 
     // Enroll.
     let n = lab.len() as u64;
@@ -360,11 +482,17 @@ ipa_inspection_collectors = "default,lldp"
                 booted += 1;
             }
         }
+        while let Ok(e) = qrx.try_recv() {
+            if let ferric_lab::qemu::QemuEvent::Started { .. } = e {
+                booted += 1;
+            }
+        }
         let job = api.call(reqwest::Method::GET, &format!("/v1/bulk_inspections/{job_uuid}"), None).await?;
         let c = &job["counts"];
         let k = |s: &str| c[s].as_u64().unwrap_or(0);
         b.set_position(k("done") + k("failed"));
-        b.set_message(format!("{} inspecting, {} agents booted, {} failed", k("inspecting"), booted, k("failed")));
+        let what = if qemu.is_some() { "VMs started" } else { "agents booted" };
+        b.set_message(format!("{} inspecting, {booted} {what}, {} failed", k("inspecting"), k("failed")));
         if job["state"] == "finished" {
             break job;
         }
@@ -427,7 +555,7 @@ ipa_inspection_collectors = "default,lldp"
             } else {
                 "-".into()
             };
-            let mem = r["memory_mb"].as_u64().map(|m| (m / 1024).to_string()).unwrap_or("-".into());
+            let mem = r["memory_mb"].as_u64().map(|m| if m % 1024 == 0 { (m / 1024).to_string() } else { format!("{:.2}", m as f64 / 1024.0) }).unwrap_or("-".into());
             let ok = if r["matches"] == true { "yes".to_string() } else { format!("NO: {}", r["mismatches"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default()) };
             t.add_row(vec![s(&r["name"]), s(&r["profile"]), s(&r["provision_state"]), s(&r["cpus"]), mem, s(&r["disks"]), s(&r["nics"]), root, ok]);
         }
@@ -448,7 +576,7 @@ ipa_inspection_collectors = "default,lldp"
         );
         let _ = tokio::signal::ctrl_c().await;
     }
-    hosts.abort();
+    hosts.stop().await;
     lab.shutdown().await;
     drop(child);
     let _ = std::fs::remove_dir_all(&trees);

@@ -112,7 +112,7 @@ pub fn spawn_hosts(
         while let Some(ev) = events.recv().await {
             // Whatever the machine ran ends with any power or boot event.
             let machine = match &ev {
-                LabEvent::PowerOff { machine } | LabEvent::LocalBoot { machine, .. } | LabEvent::NetBoot { machine, .. } => *machine,
+                LabEvent::PowerOff { machine } | LabEvent::Reset { machine } | LabEvent::LocalBoot { machine, .. } | LabEvent::NetBoot { machine, .. } => *machine,
             };
             if let Some(h) = running.lock().unwrap().remove(&machine) {
                 h.abort();

@@ -9,6 +9,8 @@
 //! - [`bmc`]: its virtual Redfish BMC (sessions, basic auth, validation, ETags, vendor quirks).
 //! - [`lab`]: [`Lab::start`] serves every machine's BMC on loopback (one address per machine,
 //!   or one port with a path per machine).
+//! - [`qemu`]: QEMU mode, the machines as real QEMU VMs that network-boot through iPXE, their
+//!   BMCs' power and boot device mapped onto QEMU processes and QMP.
 //!
 //! **Invariant:** the lab is a test peer. It talks to ferric only over HTTP, as real machines
 //! and their BMCs would, never through the store or the conductor; ferric cannot tell it from
@@ -19,6 +21,7 @@ pub mod lab;
 pub mod host;
 pub mod machine;
 pub mod profiles;
+pub mod qemu;
 pub mod tree;
 
 pub use bmc::{Credentials, SessionStore};

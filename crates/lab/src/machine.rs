@@ -11,8 +11,9 @@
 //!   the boot order's first entry, the local disk (`Hdd`). A `Once` override is consumed by
 //!   that boot (it reads `Disabled` afterwards).
 //! - booting `Pxe` or `UefiHttp` is [`LabEvent::NetBoot`] with the PXE NIC's MAC (the first
-//!   NIC); anything else is [`LabEvent::LocalBoot`]. Powering off, and the shutdown half of a
-//!   restart, is [`LabEvent::PowerOff`]: whatever ran on the machine stops.
+//!   NIC); anything else is [`LabEvent::LocalBoot`]. Powering off is [`LabEvent::PowerOff`];
+//!   a restart is [`LabEvent::Reset`] followed by the boot: either way, whatever ran on the
+//!   machine stops (a QEMU VM is reset in place, [`crate::qemu`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,8 +29,10 @@ pub enum LabEvent {
     NetBoot { machine: usize, mac: String },
     /// The machine booted from a local device (`Hdd`, `Cd`, `BiosSetup`, `Usb`).
     LocalBoot { machine: usize, device: BootTarget },
-    /// The machine powered off (also the first half of a restart).
+    /// The machine powered off.
     PowerOff { machine: usize },
+    /// The machine was reset while on (a restart): the boot event that follows is its boot.
+    Reset { machine: usize },
 }
 
 /// Redfish `PowerState`.
@@ -408,7 +411,7 @@ impl Machine {
                 self.send(LabEvent::PowerOff { machine: self.index });
             }
             Transition::Restart => {
-                self.send(LabEvent::PowerOff { machine: self.index });
+                self.send(LabEvent::Reset { machine: self.index });
                 self.boot(s);
             }
             Transition::PowerOn => {
@@ -476,7 +479,7 @@ mod tests {
         assert_eq!(drain(&mut rx), [LabEvent::NetBoot { machine: 3, mac: mac.clone() }]);
         assert_eq!(m.boot_override().enabled, BootEnabled::Disabled);
         m.reset(ResetType::ForceRestart);
-        assert_eq!(drain(&mut rx), [LabEvent::PowerOff { machine: 3 }, LabEvent::LocalBoot { machine: 3, device: BootTarget::Hdd }]);
+        assert_eq!(drain(&mut rx), [LabEvent::Reset { machine: 3 }, LabEvent::LocalBoot { machine: 3, device: BootTarget::Hdd }]);
         m.set_boot_override(BootOverride { target: BootTarget::Pxe, enabled: BootEnabled::Continuous, mode: FirmwareMode::Legacy });
         m.reset(ResetType::GracefulRestart);
         m.os_reboot();

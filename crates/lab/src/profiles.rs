@@ -50,6 +50,9 @@ pub enum Profile {
     Gpu,
     #[serde(rename = "edge")]
     Edge,
+    /// A QEMU VM of the lab's QEMU mode ([`crate::qemu`]): not part of [`fleet`]'s racks.
+    #[serde(rename = "qemu")]
+    Qemu,
 }
 
 impl Profile {
@@ -61,11 +64,12 @@ impl Profile {
             Profile::Storage2u => "storage-2u",
             Profile::Gpu => "gpu",
             Profile::Edge => "edge",
+            Profile::Qemu => "qemu",
         }
     }
 
     pub fn parse(s: &str) -> Option<Profile> {
-        Profile::ALL.into_iter().find(|p| p.name() == s)
+        Profile::ALL.into_iter().chain([Profile::Qemu]).find(|p| p.name() == s)
     }
 
     /// The prefix of machine names.
@@ -75,6 +79,7 @@ impl Profile {
             Profile::Storage2u => "storage",
             Profile::Gpu => "gpu",
             Profile::Edge => "edge",
+            Profile::Qemu => "qemu-vm",
         }
     }
 }
@@ -322,6 +327,7 @@ impl MachineSpec {
             Profile::Storage2u => storage(&g),
             Profile::Gpu => gpu(&g),
             Profile::Edge => edge(&g),
+            Profile::Qemu => qemu_vm(&g),
         };
         spec.name = format!("{}-r{:03}-{:02}", profile.short(), g.rack + 1, g.slot + 1);
         spec.profile = profile;
@@ -1009,6 +1015,98 @@ fn edge(g: &Gen) -> MachineSpec {
     ];
     m
 }
+
+/// A QEMU VM as `lab/qemu` defines them: what [`crate::qemu::argv`] gives QEMU, so what the
+/// agent finds in the VM. One vCPU (TCG's `qemu64`), 768 MiB in one DIMM, a SATA SSD on AHCI
+/// and an NVMe drive (sparse qcow2 files), a virtio-net NIC that network-boots (IPv6 on:
+/// iPXE's autoconfiguration otherwise waits ~16 s) and an e1000 on an isolated network;
+/// SeaBIOS (legacy boot). No switch: no LLDP.
+fn qemu_vm(g: &Gen) -> MachineSpec {
+    let system = SystemSpec {
+        vendor: "Ferric Lab".into(),
+        product: "QEMU TCG VM".into(),
+        serial: format!("FLQ{}", g.alnum(g.index, 8, 0x7001)),
+        uuid: g.uuid(),
+        sku: "FL-QEMU-1".into(),
+        family: "ferric lab".into(),
+        board_product: "QEMU i440FX board".into(),
+        board_serial: format!("FLB{}", g.alnum(g.index, 8, 0x7002)),
+    };
+    let bios = BiosSpec { vendor: "Ferric Lab".into(), version: "SeaBIOS-lab".into(), date: "12/01/2026".into() };
+    let cpu = CpuSpec {
+        sockets: 1,
+        cores: 1,
+        threads: 1,
+        model: "QEMU Virtual CPU version 2.5+".into(),
+        vendor_id: "AuthenticAMD".into(),
+        manufacturer: "QEMU".into(),
+        family: 15,
+        model_number: 107,
+        stepping: 1,
+        base_mhz: 2000,
+        max_mhz: 2000,
+        flags: FLAGS_QEMU64,
+    };
+    let mut m = blank(g, system, bios, cpu, bmc(g, [0x52, 0x54, 0x01], "ferric lab BMC (QMP)"), BootMode::Bios);
+    m.dimms = vec![DimmSpec {
+        locator: "DIMM 0".into(),
+        bank_locator: "".into(),
+        size_mib: 768,
+        speed_mts: 0,
+        memory_type: MemoryType::Ddr4,
+        manufacturer: "QEMU".into(),
+        serial: String::new(),
+        part_number: "".into(),
+        socket: 0,
+    }];
+    m.disks = vec![
+        DiskSpec {
+            name: "sda".into(),
+            kind: DiskKind::SataSsd,
+            model: "FERRIC LAB SATA".into(),
+            vendor: "ATA".into(),
+            serial: format!("FLS{}", g.alnum(g.index, 8, 0x7003)),
+            wwn: format!("0x5{}", g.hex(g.index, 15, 0x7004).to_lowercase()),
+            size_bytes: 5 << 30,
+            rotational: false,
+            controller_pci: "0000:00:05.0".into(),
+            hctl: "0:0:0:0".into(),
+            firmware: "2.5+".into(),
+        },
+        DiskSpec {
+            name: "nvme0n1".into(),
+            kind: DiskKind::Nvme,
+            model: "QEMU NVMe Ctrl".into(),
+            vendor: "".into(),
+            serial: format!("FLN{}", g.alnum(g.index, 8, 0x7005)),
+            wwn: String::new(),
+            size_bytes: 2 << 30,
+            rotational: false,
+            controller_pci: "0000:00:06.0".into(),
+            hctl: String::new(),
+            firmware: "10.0.2".into(),
+        },
+    ];
+    m.pci = vec![
+        PciSpec { address: "0000:00:05.0".into(), vendor_id: 0x8086, device_id: 0x2922, class: 0x010601, revision: 0x02, numa_node: -1, description: "Intel 82801IR/IO/IH (ICH9R/DO/DH) 6 port SATA Controller [AHCI mode]".into() },
+        PciSpec { address: "0000:00:06.0".into(), vendor_id: 0x1b36, device_id: 0x0010, class: 0x010802, revision: 0x02, numa_node: -1, description: "Red Hat, Inc. QEMU NVM Express Controller".into() },
+    ];
+    // QEMU's own OUI (52:54:00), the low bytes from the machine: unique per VM in a lab.
+    let mac = |port: u64| {
+        let v = g.index * 2 + port;
+        format!("52:54:00:{:02x}:{:02x}:{:02x}", 0xf0 | ((v >> 16) & 0x0f) as u8, (v >> 8) as u8, v as u8)
+    };
+    m.nics = vec![
+        NicSpec { name: "eth1".into(), mac: mac(0), speed_mbps: 0, carrier: true, lldp: None, driver: "virtio_net".into(), vendor_id: 0x1af4, device_id: 0x1000, pci_address: "0000:00:03.0".into(), numa_node: -1 },
+        NicSpec { name: "eth0".into(), mac: mac(1), speed_mbps: 1000, carrier: true, lldp: None, driver: "e1000".into(), vendor_id: 0x8086, device_id: 0x100e, pci_address: "0000:00:04.0".into(), numa_node: -1 },
+    ];
+    m
+}
+
+const FLAGS_QEMU64: &[&str] = &[
+    "fpu", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep", "mtrr", "pge", "mca", "cmov", "pat", "pse36", "clflush", "mmx", "fxsr", "sse", "sse2",
+    "syscall", "nx", "lm", "nopl", "cpuid", "pni", "cx16", "hypervisor", "lahf_lm", "svm", "3dnowprefetch",
+];
 
 #[cfg(test)]
 mod tests {

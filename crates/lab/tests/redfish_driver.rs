@@ -105,10 +105,10 @@ async fn power_on_off_reboot_and_soft_power_reach_the_machine() {
         assert_eq!(next_event(&mut rx).await, LabEvent::LocalBoot { machine: i, device: BootTarget::Hdd });
         assert!(m.is_on());
         assert_eq!(d.power.set_power_state(&n, Power::Rebooting, None).await.unwrap(), Power::On);
-        assert_eq!(next_event(&mut rx).await, LabEvent::PowerOff { machine: i });
+        assert_eq!(next_event(&mut rx).await, LabEvent::Reset { machine: i });
         assert_eq!(next_event(&mut rx).await, LabEvent::LocalBoot { machine: i, device: BootTarget::Hdd });
         assert_eq!(d.power.set_power_state(&n, Power::SoftRebooting, None).await.unwrap(), Power::On);
-        assert_eq!(next_event(&mut rx).await, LabEvent::PowerOff { machine: i });
+        assert_eq!(next_event(&mut rx).await, LabEvent::Reset { machine: i });
         assert_eq!(next_event(&mut rx).await, LabEvent::LocalBoot { machine: i, device: BootTarget::Hdd });
         assert_eq!(d.power.set_power_state(&n, Power::SoftPowerOff, None).await.unwrap(), Power::Off);
         assert_eq!(next_event(&mut rx).await, LabEvent::PowerOff { machine: i });
@@ -328,7 +328,7 @@ async fn power_on_with_pxe_boots_the_network_and_consumes_a_one_time_override() 
         assert_eq!(m.boot_override().enabled, BootEnabled::Disabled);
         assert_eq!(d.management.get_boot_device(&n).await.unwrap(), (None, Some(false)));
         d.power.set_power_state(&n, Power::Rebooting, None).await.unwrap();
-        assert_eq!(drain(&mut rx), [LabEvent::PowerOff { machine: i }, LabEvent::LocalBoot { machine: i, device: BootTarget::Hdd }]);
+        assert_eq!(drain(&mut rx), [LabEvent::Reset { machine: i }, LabEvent::LocalBoot { machine: i, device: BootTarget::Hdd }]);
         // Persistent (Once on Dell, which has no Continuous): every boot while it lasts.
         d.management.set_boot_device(&n, "pxe", true).await.unwrap();
         d.power.set_power_state(&n, Power::Rebooting, None).await.unwrap();
