@@ -9,6 +9,8 @@
 # recorded in <work>/<vm>.argv.jsonl, the disk images' sizes from qemu-img), never from ferric.
 #
 # Usage: lab/qemu/lab_scenario.sh FERRIC_BINARY
+# The VMs' DHCP boot file is boot.ipxe on ferric's TFTP (`--tftp-listen`); without it (the
+# README's example) it is the HTTP boot server's /boot.ipxe: the rest is the same.
 # Builds what it needs: QEMU (lab/qemu/setup.sh), the musl agent, the ramdisk. Needs the clients
 # venv (conformance/setup.sh clients). Last line: "N passed, M failed"; exits 1 on a failure.
 set -uo pipefail
@@ -38,10 +40,10 @@ AGENT="${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-linux-musl/release/ferri
 bash "$REPO/lab/ramdisk/build.sh" "$AGENT" "$WORK/rd" >/dev/null
 set +e
 
-API=$(free_port); PXE=$(free_port)
+API=$(free_port); PXE=$(free_port); TFTP=$(free_port)
 start=$(date +%s)
 "$FERRIC" demo --qemu 2 --kernel "$WORK/rd/vmlinuz" --ramdisk "$WORK/rd/initramfs.gz" --data-dir "$WORK/d" \
-  --listen "127.0.0.1:$API" --pxe-listen "127.0.0.1:$PXE" --keep-running --timeout 400 -f json > "$WORK/demo.json" 2> "$WORK/demo.err" &
+  --listen "127.0.0.1:$API" --pxe-listen "127.0.0.1:$PXE" --tftp-listen "127.0.0.1:$TFTP" --keep-running --timeout 400 -f json > "$WORK/demo.json" 2> "$WORK/demo.err" &
 DEMO_PID=$!
 for _ in $(seq 1 2100); do
   grep -q "Still running" "$WORK/demo.err" 2>/dev/null && break
@@ -67,9 +69,9 @@ for name in $(python3 -c 'import json,sys; print(" ".join(n["name"] for n in jso
   done
 done
 
-(python3 - "$WORK" "$PXE" <<'PY'
+(python3 - "$WORK" "$PXE" "$TFTP" <<'PY'
 import glob, json, os, re, sys
-work, pxe = sys.argv[1], sys.argv[2]
+work, pxe, tftp = sys.argv[1], sys.argv[2], sys.argv[3]
 demo = json.load(open(f"{work}/demo.json"))
 passed = failed = 0
 def check(what, cond, got=""):
@@ -120,8 +122,8 @@ for n in demo["nodes"]:
     check(f"{name}: the PXE interface is the NIC that network-booted", inv["boot"]["pxe_interface"].replace("01-", "", 1).replace("-", ":") == boot_mac, inv["boot"])
     con = open(f"{work}/d/qemu/{name}.console.log", errors="replace").read()
     hy = boot_mac.replace(":", "-")
-    check(f"{name}: iPXE fetched boot.ipxe, the per-MAC script, kernel and ramdisk from the boot server",
-          all(f"http://10.0.2.2:{pxe}/{p}... ok" in con for p in ("boot.ipxe", f"ipxe/{hy}", "images/kernel", "images/ramdisk")),
+    check(f"{name}: iPXE fetched boot.ipxe over ferric's TFTP, then the per-MAC script, kernel and ramdisk over HTTP",
+          f"tftp://10.0.2.2:{tftp}/boot.ipxe... ok" in con and all(f"http://10.0.2.2:{pxe}/{p}... ok" in con for p in (f"ipxe/{hy}", "images/kernel", "images/ramdisk")),
           [l for l in con.splitlines() if "10.0.2.2" in l][:6])
 print(f"{passed} passed, {failed} failed")
 PY

@@ -7,6 +7,7 @@
 
 mod allocations;
 pub mod boot;
+pub mod tftp;
 mod bulk;
 mod chassis;
 mod deploy_templates;

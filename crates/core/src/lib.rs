@@ -4,6 +4,7 @@
 //! passed in by callers where it matters, no threads) and knows nothing of HTTP or SQL.
 
 pub mod boot;
+pub mod tftp;
 pub mod bulk;
 pub mod fsm;
 pub mod identity;

@@ -273,6 +273,12 @@ pub struct Pxe {
     pub ipa_insecure: bool,
     /// `ipa-inspection-collectors` for inspection and discovery; empty: the agent's default.
     pub ipa_inspection_collectors: String,
+    /// Where TFTP listens (UDP, e.g. `0.0.0.0:69`), for PXE ROMs that are not iPXE; empty:
+    /// no TFTP. Needs `listen` (what it serves chains to the HTTP boot server).
+    pub tftp_listen: String,
+    /// The directory TFTP serves (iPXE's `undionly.kpxe`, `snponly.efi`, ...); `boot.ipxe`
+    /// is always served, generated. Empty: only `boot.ipxe`.
+    pub tftp_root: String,
 }
 
 impl Default for Pxe {
@@ -287,6 +293,8 @@ impl Default for Pxe {
             ipxe_timeout: 0,
             ipa_insecure: false,
             ipa_inspection_collectors: "default,logs".into(),
+            tftp_listen: String::new(),
+            tftp_root: String::new(),
         }
     }
 }
@@ -301,6 +309,28 @@ fn url_of_listen(addr: &str, option: &str, fix: &str) -> Result<String, String> 
 }
 
 impl Config {
+    /// TFTP's address and settings, or `None` when `[pxe] tftp_listen` is empty.
+    pub fn tftp_config(&self) -> Result<Option<(String, ferric_api::tftp::TftpConfig)>, String> {
+        let p = &self.pxe;
+        if p.tftp_listen.is_empty() {
+            return Ok(None);
+        }
+        let Some(boot) = self.boot_config()? else {
+            return Err("[pxe] tftp_listen needs [pxe] listen: what TFTP serves chains to the HTTP boot server".into());
+        };
+        let root = if p.tftp_root.is_empty() {
+            None
+        } else {
+            match std::fs::metadata(&p.tftp_root) {
+                Ok(m) if m.is_dir() => Some(PathBuf::from(&p.tftp_root)),
+                Ok(_) => return Err(format!("[pxe] tftp_root: {} is not a directory", p.tftp_root)),
+                Err(e) => return Err(format!("[pxe] tftp_root: cannot read {}: {e}", p.tftp_root)),
+            }
+        };
+        let script = ferric_core::boot::entry_script(&boot.settings);
+        Ok(Some((p.tftp_listen.clone(), ferric_api::tftp::TftpConfig::new(root, script))))
+    }
+
     /// The boot server's settings, or `None` when `[pxe] listen` is empty. Files named in
     /// `[pxe] kernel`/`ramdisk` must exist.
     pub fn boot_config(&self) -> Result<Option<ferric_api::boot::BootConfig>, String> {

@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// The boot server's address.
     #[arg(long, default_value = "127.0.0.1:8088")]
     pub pxe_listen: String,
+    /// Also serve TFTP here (UDP); in QEMU mode the VMs then get `boot.ipxe` over TFTP.
+    #[arg(long)]
+    pub tftp_listen: Option<String>,
     #[command(flatten)]
     pub sim: SimOpts,
     #[command(flatten)]
@@ -62,6 +65,10 @@ pub struct LabArgs {
     /// The boot server the machines network-boot from (`[pxe] http_url` of a running ferric).
     #[arg(long, default_value = "http://127.0.0.1:8088")]
     pub boot_url: String,
+    /// QEMU mode: the boot server's TFTP (`[pxe] tftp_listen`), e.g. tftp://127.0.0.1:6969:
+    /// the VMs then get `boot.ipxe` over TFTP.
+    #[arg(long, requires = "qemu")]
+    pub tftp_url: Option<String>,
     #[command(flatten)]
     pub sim: SimOpts,
     /// Where the machines' hardware trees go (default: /dev/shm when it exists).
@@ -126,6 +133,7 @@ async fn start_qemu(
     seed: u64,
     qemu: &QemuOpts,
     boot_url: String,
+    tftp_url: Option<String>,
     work: PathBuf,
     report: Option<tokio::sync::mpsc::UnboundedSender<ferric_lab::qemu::QemuEvent>>,
 ) -> Result<(Lab, Hosts), String> {
@@ -133,7 +141,7 @@ async fn start_qemu(
     // A VM takes its own time to boot and stop: the BMC applies power changes at once.
     let config = LabConfig { bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT }, power_delay: PowerDelay::ZERO, ..Default::default() };
     let (lab, events) = Lab::start(specs, config).await.map_err(|e| format!("cannot start the lab: {e}"))?;
-    let cfg = ferric_lab::qemu::QemuConfig { qemu: qemu.qemu_binary.clone(), boot_url, work };
+    let cfg = ferric_lab::qemu::QemuConfig { qemu: qemu.qemu_binary.clone(), boot_url, tftp_url: tftp_url.map(|u| as_seen_from_qemu(&u)), work };
     let hosts = ferric_lab::qemu::spawn_qemu_hosts(lab.machines().to_vec(), events, cfg, report);
     Ok((lab, Hosts::Qemu(hosts)))
 }
@@ -181,7 +189,7 @@ pub async fn lab(a: LabArgs) -> Result<(), String> {
     let (lab, hosts) = match a.qemu.qemu {
         Some(n) => {
             let work = a.qemu.qemu_work.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ferric-lab-qemu-{}", std::process::id())));
-            start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&a.boot_url), work, None).await?
+            start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&a.boot_url), a.tftp_url.clone(), work, None).await?
         }
         None => {
             let (lab, h) = a.sim.start(a.nodes, a.boot_url.clone(), trees.clone(), None).await?;
@@ -367,7 +375,7 @@ listen = "{pxe}"
 kernel = "{kernel}"
 ramdisk = "{ramdisk}"
 ipa_inspection_collectors = "{collectors}"
-{qemu_pxe}"#,
+{qemu_pxe}{tftp}"#,
         listen = a.listen,
         data = data.join("db").display(),
         pxe = a.pxe_listen,
@@ -375,6 +383,7 @@ ipa_inspection_collectors = "{collectors}"
         ramdisk = ramdisk.display(),
         // No switch behind a VM's slirp NIC: no LLDP to wait for.
         collectors = if qemu.is_some() { "default" } else { "default,lldp" },
+        tftp = a.tftp_listen.as_ref().map(|l| format!("tftp_listen = \"{l}\"\n")).unwrap_or_default(),
     );
     let cfg_path = data.join("ferric.toml");
     std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
@@ -412,7 +421,8 @@ ipa_inspection_collectors = "{collectors}"
     let (lab, hosts) = match qemu {
         Some(n) => {
             let work = a.qemu.qemu_work.clone().unwrap_or_else(|| data.join("qemu"));
-            let r = start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&format!("http://{}", a.pxe_listen)), work.clone(), Some(qtx)).await?;
+            let tftp = a.tftp_listen.as_ref().map(|l| format!("tftp://{l}"));
+            let r = start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&format!("http://{}", a.pxe_listen)), tftp, work.clone(), Some(qtx)).await?;
             eprintln!("lab: {} QEMU VMs (TCG), each with a Redfish BMC on its own loopback address; consoles and disks in {}", r.0.len(), work.display());
             r
         }

@@ -139,6 +139,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
     let conductor_config = cfg.conductor_config()?;
     let boot_config = cfg.boot_config()?;
+    let tftp_config = cfg.tftp_config()?;
     let db = cfg.server.data_dir.join("ferric.sqlite");
     let store = ferric_store::Store::open(ferric_store::StoreConfig::new(&db)).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let drivers = ferric_drivers::Registry::with_config(cfg.driver_config()?);
@@ -198,6 +199,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             Some(tokio::spawn(ferric_api::boot::serve(l, app, stopped(stop_rx.clone()))))
         }
     };
+    if let Some((listen, t)) = tftp_config {
+        let sock = tokio::net::UdpSocket::bind(&listen).await.map_err(|e| format!("cannot listen on {listen} ([pxe] tftp_listen, UDP): {e}"))?;
+        tracing::info!(%listen, root = ?t.root, "serving TFTP (boot.ipxe and [pxe] tftp_root)");
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ferric_api::tftp::serve(sock, t, stop).await {
+                tracing::error!(error = %e, "TFTP failed");
+            }
+        });
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -44,6 +44,10 @@ pub struct QemuConfig {
     /// The boot server as the VMs reach it, e.g. `http://10.0.2.2:8088`: slirp's DHCP gives
     /// `<boot_url>/boot.ipxe` as the boot file.
     pub boot_url: String,
+    /// The boot server's TFTP as the VMs reach it, e.g. `tftp://10.0.2.2:6969`: when set, the
+    /// DHCP boot file is `<tftp_url>/boot.ipxe` (what a network whose DHCP points PXE at TFTP
+    /// does), and the rest still comes over HTTP as that script says.
+    pub tftp_url: Option<String>,
     /// Disks, QMP sockets, console logs and command lines.
     pub work: PathBuf,
 }
@@ -153,7 +157,8 @@ pub fn argv(spec: &MachineSpec, config: &QemuConfig, boot: BootTarget) -> Vec<St
         let model = if n.driver == "e1000" { "e1000" } else { "virtio-net-pci" };
         if i == 0 {
             // IPv6 stays on: with ipv6=off iPXE waits ~16 s for autoconfiguration.
-            push(&["-netdev", &format!("user,id=net0,bootfile={}/boot.ipxe", config.boot_url.trim_end_matches('/'))]);
+            let base = config.tftp_url.as_deref().unwrap_or(&config.boot_url);
+            push(&["-netdev", &format!("user,id=net0,bootfile={}/boot.ipxe", base.trim_end_matches('/'))]);
             let boot_index = if net_boot { ",bootindex=1" } else { "" };
             push(&["-device", &format!("{model},netdev=net0,mac={},addr={}{boot_index}", n.mac, slot(&n.pci_address))]);
         } else {
@@ -395,7 +400,7 @@ mod tests {
     use crate::profiles::Profile;
 
     fn config() -> QemuConfig {
-        QemuConfig { qemu: "qemu-system-x86_64".into(), boot_url: "http://10.0.2.2:8088/".into(), work: "/w".into() }
+        QemuConfig { qemu: "qemu-system-x86_64".into(), boot_url: "http://10.0.2.2:8088/".into(), tftp_url: None, work: "/w".into() }
     }
 
     fn arg_after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
@@ -425,6 +430,9 @@ mod tests {
         let devices = arg_after(&d, "-device");
         assert!(devices.iter().any(|x| x.starts_with("ide-hd") && x.ends_with(",bootindex=1")));
         assert!(!devices.iter().any(|x| x.starts_with("virtio-net") && x.contains("bootindex")));
+        // With TFTP: the boot file from there.
+        let t = argv(&spec, &QemuConfig { tftp_url: Some("tftp://10.0.2.2:6969".into()), ..config() }, BootTarget::Pxe);
+        assert_eq!(arg_after(&t, "-netdev")[0], "user,id=net0,bootfile=tftp://10.0.2.2:6969/boot.ipxe");
     }
 
     #[test]

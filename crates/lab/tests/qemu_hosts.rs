@@ -31,7 +31,7 @@ async fn a_guest_that_powers_off_reads_off_and_a_missing_qemu_fails_the_power_on
     let (lab, events) = Lab::start(specs, config).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let work = dir.path().join("work");
-    let hosts = spawn_qemu_hosts(lab.machines().to_vec(), events, QemuConfig { qemu: fake.clone(), boot_url: "http://10.0.2.2:1".into(), work: work.clone() }, Some(tx));
+    let hosts = spawn_qemu_hosts(lab.machines().to_vec(), events, QemuConfig { qemu: fake.clone(), boot_url: "http://10.0.2.2:1".into(), tftp_url: None, work: work.clone() }, Some(tx));
 
     let m = lab.machine(0).clone();
     m.set_boot_override(ferric_lab::BootOverride { target: BootTarget::Pxe, enabled: ferric_lab::BootEnabled::Once, mode: ferric_lab::FirmwareMode::Legacy });
@@ -59,7 +59,7 @@ async fn a_guest_that_powers_off_reads_off_and_a_missing_qemu_fails_the_power_on
     .await
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let hosts = spawn_qemu_hosts(lab2.machines().to_vec(), events2, QemuConfig { qemu: dir.path().join("no-such-qemu"), boot_url: "http://10.0.2.2:1".into(), work }, Some(tx));
+    let hosts = spawn_qemu_hosts(lab2.machines().to_vec(), events2, QemuConfig { qemu: dir.path().join("no-such-qemu"), boot_url: "http://10.0.2.2:1".into(), tftp_url: None, work }, Some(tx));
     let m = lab2.machine(0).clone();
     m.reset(ResetType::On);
     let e = next(&mut rx).await;
