@@ -135,26 +135,28 @@ passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
 vm=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][0]["name"])' "$WORK/demo.json")
 qpid() { pgrep -f "qemu-system-x86_64.* -name $vm " | head -1; }
 boots() { grep -ac "SeaBIOS (version" "$WORK/d/qemu/$vm.console.log"; }
+# The BMC answers at once; QEMU starts or stops right after: wait (at most 15 s) for a pid
+# other than $1 ("" for any).
+new_pid() { local p; for _ in $(seq 1 75); do p=$(qpid); [ -n "$p" ] && [ "$p" != "$1" ] && { echo "$p"; return; }; sleep 0.2; done; }
 [ -z "$(qpid)" ] && ok "after inspection no QEMU process runs for $vm (powered off through the BMC: QMP quit)" || fail "$vm's QEMU still runs: $(qpid)"
 "$BM" node power on "$vm" --power-timeout 60 >/dev/null 2>&1
-p1=$(qpid)
+p1=$(new_pid "")
 last=$(tail -1 "$WORK/d/qemu/$vm.argv.jsonl")
 [ -n "$p1" ] && [ "$("$BM" node show "$vm" -f value -c power_state)" = "power on" ] && echo "$last" | grep -q 'ide-hd[^"]*bootindex=1' \
   && ok "baremetal node power on: QEMU started (pid $p1), booting its disk" || fail "power on: pid '$p1', argv $last"
 b1=$(boots)
 "$BM" node reboot "$vm" --power-timeout 60 >/dev/null 2>&1
-for _ in $(seq 1 50); do [ "$(boots)" -gt "$b1" ] && break; sleep 0.2; done
+for _ in $(seq 1 75); do [ "$(boots)" -gt "$b1" ] && break; sleep 0.2; done
 p2=$(qpid)
 [ "$p2" = "$p1" ] && [ "$(boots)" -gt "$b1" ] && ok "baremetal node reboot: QMP system_reset, the same process booted again" || fail "reboot: pid $p1 -> '$p2', boots $b1 -> $(boots)"
 "$BM" node boot device set "$vm" pxe >/dev/null 2>&1
 "$BM" node reboot "$vm" --power-timeout 60 >/dev/null 2>&1
-sleep 1
-p3=$(qpid)
+p3=$(new_pid "$p1")
 last=$(tail -1 "$WORK/d/qemu/$vm.argv.jsonl")
 [ -n "$p3" ] && [ "$p3" != "$p1" ] && echo "$last" | grep -q 'virtio-net-pci[^"]*bootindex=1' \
   && ok "boot device pxe + reboot: a new QEMU process (pid $p3) with the NIC bootable" || fail "pxe reboot: pid $p1 -> '$p3', argv $last"
 "$BM" node power off "$vm" --power-timeout 60 >/dev/null 2>&1
-for _ in $(seq 1 50); do [ -z "$(qpid)" ] && break; sleep 0.2; done
+for _ in $(seq 1 75); do [ -z "$(qpid)" ] && break; sleep 0.2; done
 [ -z "$(qpid)" ] && [ "$("$BM" node show "$vm" -f value -c power_state)" = "power off" ] && ok "baremetal node power off: the QEMU process is gone" || fail "power off: pid '$(qpid)'"
 
 kill -INT "$DEMO_PID" 2>/dev/null
