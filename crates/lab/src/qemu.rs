@@ -328,11 +328,8 @@ async fn start(m: &Arc<Machine>, config: &QemuConfig, boot: BootTarget, epoch: u
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(argv_path(&config.work, &m.spec)).map_err(|e| e.to_string())?;
         f.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
     }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(config.work.join(format!("{}.qemu.log", m.spec.name)))
-        .map_err(|e| e.to_string())?;
+    let log_path = config.work.join(format!("{}.qemu.log", m.spec.name));
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())?;
     let mut child = tokio::process::Command::new(&config.qemu)
         .args(&args)
         .stdin(std::process::Stdio::null())
@@ -347,7 +344,10 @@ async fn start(m: &Arc<Machine>, config: &QemuConfig, boot: BootTarget, epoch: u
     vms.lock().unwrap().insert(m.index, Vm { epoch, boot, pid, stopping: stopping.clone(), exited });
     let (m, vms) = (m.clone(), vms.clone());
     tokio::spawn(async move {
-        let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        let (status, clean) = match child.wait().await {
+            Ok(s) => (s.to_string(), s.success()),
+            Err(e) => (e.to_string(), false),
+        };
         let by_guest = !stopping.load(Ordering::SeqCst);
         let current = {
             let mut v = vms.lock().unwrap();
@@ -359,7 +359,11 @@ async fn start(m: &Arc<Machine>, config: &QemuConfig, boot: BootTarget, epoch: u
         };
         let _ = done.send(true);
         if by_guest && current {
-            tracing::info!(machine = %m.spec.name, %status, "the VM powered off");
+            if clean {
+                tracing::info!(machine = %m.spec.name, "the VM powered off");
+            } else {
+                tracing::warn!(machine = %m.spec.name, %status, log = %log_path.display(), "QEMU ended on its own: the machine is off");
+            }
             m.os_power_off();
         }
         send(QemuEvent::Exited { machine: m.index, by_guest, status });
