@@ -103,6 +103,36 @@ impl Api {
             Err(format!("{path}: HTTP {st}: {b}"))
         }
     }
+    /// Follow `next` links from `path`: (items, bytes, pages, first page ms).
+    async fn list_all(&self, path: &str) -> R<(usize, usize, usize, f64)> {
+        let mut url = format!("{}{path}", self.url);
+        let (mut items, mut bytes, mut pages, mut first) = (0, 0, 0, 0.0);
+        loop {
+            let t = Instant::now();
+            let resp = self.c.get(&url).header("X-OpenStack-Ironic-API-Version", "1.84").send().await.map_err(|e| format!("{url}: {e}"))?;
+            let st = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+            if pages == 0 {
+                first = ms(t.elapsed());
+            }
+            if st != 200 {
+                return Err(format!("{url}: HTTP {st}"));
+            }
+            let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+            let n = v["nodes"].as_array().map(Vec::len).unwrap_or(0);
+            items += n;
+            bytes += body.len();
+            pages += 1;
+            match v["next"].as_str() {
+                // Ironic's link names its own host (127.0.0.1 or localhost); keep our base URL.
+                Some(next) if n > 0 => {
+                    let q = next.find("/v1/").map(|i| &next[i..]).unwrap_or(next);
+                    url = format!("{}{q}", self.url);
+                }
+                _ => return Ok((items, bytes, pages, first)),
+            }
+        }
+    }
     async fn create_node(&self, name: &str, extra: Value) -> R<String> {
         let mut body = json!({"driver": "fake-hardware", "name": name});
         if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
@@ -256,8 +286,7 @@ async fn run(cli: Cli) -> R<Value> {
                    "per_second": count as f64 / wall.as_secs_f64(), "latency": lat_json(&lat)})
         }
         Cmd::List { repeat, ensure } => {
-            let have = api.ok(reqwest::Method::GET, "/v1/nodes?fields=uuid&limit=0", None, &[200]).await.map(|b| b["nodes"].as_array().map(Vec::len).unwrap_or(0));
-            let have = have.unwrap_or(0);
+            let have = api.list_all("/v1/nodes?fields=uuid").await?.0;
             if ensure > have {
                 let a = api.clone();
                 let p = format!("bench-{run}");
@@ -267,20 +296,27 @@ async fn run(cli: Cli) -> R<Value> {
                 })
                 .await?;
             }
+            // The whole fleet, page after page (both servers cap a page at [api] max_limit,
+            // 1,000 by default, and link the next one), as a client listing everything does.
             let mut times = Vec::new();
-            let mut bytes = 0;
-            let mut nodes = 0;
+            let mut first_page = Vec::new();
+            let (mut bytes, mut nodes, mut pages) = (0, 0, 0);
             for _ in 0..repeat.max(1) {
                 let t = Instant::now();
-                let resp = api.c.get(format!("{}/v1/nodes/detail", api.url)).header("X-OpenStack-Ironic-API-Version", "1.84").send().await.map_err(|e| e.to_string())?;
-                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                let (n, b, p, first) = api.list_all("/v1/nodes/detail").await?;
                 times.push(ms(t.elapsed()));
-                bytes = body.len();
-                nodes = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["nodes"].as_array().map(Vec::len)).unwrap_or(0);
+                first_page.push(first);
+                (nodes, bytes, pages) = (n, b, p);
             }
-            times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            json!({"workload": "list_detail", "nodes": nodes, "bytes": bytes, "repeat": times.len(),
-                   "median_ms": percentile(&times, 0.5), "min_ms": times[0], "max_ms": times[times.len() - 1]})
+            if nodes < ensure {
+                return Err(format!("listed {nodes} nodes, expected at least {ensure}"));
+            }
+            let sort = |v: &mut Vec<f64>| v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            sort(&mut times);
+            sort(&mut first_page);
+            json!({"workload": "list_detail", "nodes": nodes, "bytes": bytes, "pages": pages, "repeat": times.len(),
+                   "median_ms": percentile(&times, 0.5), "min_ms": times[0], "max_ms": times[times.len() - 1],
+                   "first_page_median_ms": percentile(&first_page, 0.5)})
         }
         Cmd::Provision { count, concurrency } => {
             let a = api.clone();
@@ -393,23 +429,39 @@ async fn run(cli: Cli) -> R<Value> {
                    "per_second": n as f64 / wall.as_secs_f64(), "latency": lat_json(&all)})
         }
         Cmd::Rss { pid } => {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("pid {pid}: {e}"))?;
-            let kb = |key: &str| -> u64 {
-                status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-            };
-            // A Python server's memory includes its children (Ironic's API workers).
-            let mut rss = kb("VmRSS:");
-            if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-                for c in children.split_whitespace() {
-                    if let Ok(s) = std::fs::read_to_string(format!("/proc/{c}/status")) {
-                        rss += s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    }
-                }
-            }
-            json!({"workload": "rss", "pid": pid, "rss_mib": rss as f64 / 1024.0})
+            // A Python server's memory includes its children (Ironic's API workers): the sum
+            // over the process and all its descendants.
+            let (kib, procs) = tree_rss_kib(pid)?;
+            json!({"workload": "rss", "pid": pid, "processes": procs, "rss_mib": kib as f64 / 1024.0})
         }
     };
     Ok(out)
+}
+
+/// VmRSS (KiB) summed over `pid` and its descendants, and how many processes that is.
+fn tree_rss_kib(pid: u32) -> R<(u64, usize)> {
+    let rss = |p: u32| -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+    };
+    let parent = |p: u32| -> Option<u32> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc").map_err(|e| e.to_string())?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let mut tree = vec![pid];
+    let mut k = 0;
+    while k < tree.len() {
+        let p = tree[k];
+        tree.extend(all.iter().copied().filter(|&c| parent(c) == Some(p)));
+        k += 1;
+    }
+    let total: u64 = tree.iter().filter_map(|&p| rss(p)).sum();
+    if rss(pid).is_none() {
+        return Err(format!("pid {pid}: no such process"));
+    }
+    Ok((total, tree.len()))
 }
 
 #[tokio::main]
