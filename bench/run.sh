@@ -41,15 +41,17 @@ if [ "$QUICK" = 1 ]; then
   RUNS="${RUNS:-1}"
   FERRIC_SIZES="N_CREATE=50 N_BIG=300 N_PROV=20 N_INSP=20 N_AGENTS=20 HB_SECS=2"
   IRONIC_SIZES="N_CREATE=30 N_BIG=0 N_PROV=5 N_INSP=5 N_AGENTS=5 HB_SECS=2"
-  SCALE_DEMO=20; SCALE_SYNC=0
+  SCALE_DEMO=20; SCALE_SYNC=0; DEMO_RUNS=1
 else
   RUNS="${RUNS:-3}"
   FERRIC_SIZES="N_CREATE=1000 N_BIG=10000 N_PROV=500 N_INSP=500 N_AGENTS=1000 HB_SECS=10"
   # Ironic: 1,000 creates at each concurrency (as ferric); the large fleet is what those leave
-  # (N_BIG=0: no 10,000 nodes, ~150 s of creates per pass); 100 provision round trips, 100
-  # inspections and 100 agents (each needs a node created, managed and put in inspect wait).
-  IRONIC_SIZES="N_CREATE=1000 N_BIG=0 N_PROV=100 N_INSP=100 N_AGENTS=100 HB_SECS=10"
-  SCALE_DEMO="${FERRIC_BENCH_DEMO_NODES:-10000}"; SCALE_SYNC=1
+  # (N_BIG=0: no 10,000 nodes, ~150 s of creates per pass); 50 provision round trips, 50
+  # inspections and 100 agents (each needs a node created, managed and put in inspect wait):
+  # Ironic takes ~1 s per provision step of a node at concurrency 8.
+  IRONIC_SIZES="N_CREATE=1000 N_BIG=0 N_PROV=50 N_INSP=50 N_AGENTS=100 HB_SECS=10"
+  # 10,000 lab machines take ~2.5 min a pass: one pass (FERRIC_BENCH_DEMO_RUNS for more).
+  SCALE_DEMO="${FERRIC_BENCH_DEMO_NODES:-10000}"; SCALE_SYNC=1; DEMO_RUNS="${FERRIC_BENCH_DEMO_RUNS:-1}"
 fi
 FIXTURE="${FERRIC_BENCH_FIXTURE:-$ROOT/../shared/fixtures/inspection/metal3-inspector-data-kvm-vm.json}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -130,14 +132,19 @@ side_by_side() {  # $1 = server
   done
 }
 
+# Boot delay of the lab machines: 0.1 s, not 0. At 0 the simulated agent's report can reach
+# ferric before the conductor has recorded `inspect wait` (the node is still `inspecting`):
+# ferric rejects it ("not waiting for inspection") and the lab's agent does not send it again,
+# so the bulk inspection never ends (found by this harness; see BENCHMARKS.md).
+BOOT_DELAY="${FERRIC_BENCH_BOOT_DELAY:-0.1}"
 scale() {  # ferric alone: N lab machines bulk-inspected, power sync of 10,000 BMCs
   local pass out rc
-  for pass in $(seq 1 "$RUNS"); do
+  for pass in $(seq 1 "$DEMO_RUNS"); do
     echo "[bench] ferric alone: demo --nodes $SCALE_DEMO, pass $pass/$RUNS; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
     rm -rf "$OUT/demo-data"
     out="$OUT/demo-$pass.json"
     local api pxe; api=$(free_port); pxe=$(free_port)
-    "$FERRIC" demo --nodes "$SCALE_DEMO" --boot-delay 0 --instant-power --timeout 900 -f json \
+    "$FERRIC" demo --nodes "$SCALE_DEMO" --boot-delay "$BOOT_DELAY" --instant-power --timeout 900 -f json \
       --data-dir "$OUT/demo-data" --listen "127.0.0.1:$api" --pxe-listen "127.0.0.1:$pxe" > "$out" 2> "$OUT/demo-$pass.log"
     rc=$?
     if [ "$rc" = 0 ] && python3 - "$out" "$SCALE_DEMO" "$pass" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/results.jsonl" <<'EOF'

@@ -266,6 +266,10 @@ pub async fn demo(a: DemoArgs) -> Result<(), String> {
 listen = "{listen}"
 data_dir = "{data}"
 
+[api]
+# Every simulated machine reports from 127.0.0.1: a per-address limit would throttle the lab.
+callback_rate_per_minute = 0
+
 [inspector]
 listen = ""
 hooks = "$default_hooks,cpus,memory,root-device,boot-mode,parse-lldp,local-link-connection"
