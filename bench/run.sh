@@ -144,7 +144,7 @@ scale() {  # ferric alone: N lab machines bulk-inspected, power sync of 10,000 B
     rm -rf "$OUT/demo-data"
     out="$OUT/demo-$pass.json"
     local api pxe; api=$(free_port); pxe=$(free_port)
-    "$FERRIC" demo --nodes "$SCALE_DEMO" --boot-delay "$BOOT_DELAY" --instant-power --timeout 900 -f json \
+    "$FERRIC" demo --nodes "$SCALE_DEMO" --boot-delay "$BOOT_DELAY" --instant-power --timeout "${FERRIC_BENCH_DEMO_TIMEOUT:-300}" -f json \
       --data-dir "$OUT/demo-data" --listen "127.0.0.1:$api" --pxe-listen "127.0.0.1:$pxe" > "$out" 2> "$OUT/demo-$pass.log"
     rc=$?
     if [ "$rc" = 0 ] && python3 - "$out" "$SCALE_DEMO" "$pass" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/results.jsonl" <<'EOF'
