@@ -30,6 +30,13 @@ mod wire;
 pub use error::{ApiError, ApiResult};
 pub use inspector::router as inspector_router;
 
+/// Hot paths, reachable for `benches/` (not an interface: nothing else should use them).
+#[doc(hidden)]
+pub mod hot {
+    pub use crate::nodes::node_json;
+    pub use crate::wire::apply_patch;
+}
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};

@@ -5,7 +5,8 @@
 //! Workloads (each creates its own nodes, named `bench-<run>-...`):
 //! - `create`: POST /v1/nodes, N nodes at concurrency C: rate and latency percentiles;
 //! - `list`: GET /v1/nodes/detail, R times: median / min / max milliseconds and bytes;
-//! - `provision`: N fake-hardware nodes through manage, provide, deploy, undeploy, C at a time;
+//! - `provision`: N fake-hardware nodes through manage, provide, deploy, undeploy: each step
+//!   for the whole group (every node's PUT, C at a time, then the list polled until all are there);
 //! - `inspect`: N nodes with the agent inspect interface in `inspect wait` get a real
 //!   inventory at /v1/continue_inspection: reports per second until all are `manageable`;
 //! - `heartbeat`: N agents (lookup once, then heartbeats) for D seconds at concurrency C;
@@ -78,6 +79,17 @@ enum Cmd {
 
 type R<T> = Result<T, String>;
 
+const API_VERSION: &str = "1.84";
+
+#[derive(Default)]
+struct Listing {
+    items: Vec<Value>,
+    bytes: usize,
+    pages: usize,
+    fetch_ms: f64,
+    first_ms: f64,
+}
+
 #[derive(Clone)]
 struct Api {
     c: reqwest::Client,
@@ -86,7 +98,7 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> R<(u16, Value)> {
-        let mut r = self.c.request(method, format!("{}{path}", self.url)).header("X-OpenStack-Ironic-API-Version", "1.84");
+        let mut r = self.c.request(method, format!("{}{path}", self.url)).header("X-OpenStack-Ironic-API-Version", API_VERSION);
         if let Some(b) = body {
             r = r.json(b);
         }
@@ -101,6 +113,73 @@ impl Api {
             Ok(b)
         } else {
             Err(format!("{path}: HTTP {st}: {b}"))
+        }
+    }
+    /// Follow `next` links from `path`. Returns the items, bytes, pages, and the time spent
+    /// fetching (request sent to last byte received, summed over pages; parsing the pages to
+    /// find the next link is the client's work and is not counted) with the first page's.
+    async fn pages(&self, path: &str) -> R<Listing> {
+        let mut url = format!("{}{path}", self.url);
+        let mut l = Listing::default();
+        loop {
+            let t = Instant::now();
+            let resp = self.c.get(&url).header("X-OpenStack-Ironic-API-Version", API_VERSION).send().await.map_err(|e| format!("{url}: {e}"))?;
+            let st = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+            let took = ms(t.elapsed());
+            if l.pages == 0 {
+                l.first_ms = took;
+            }
+            l.fetch_ms += took;
+            if st != 200 {
+                return Err(format!("{url}: HTTP {st}"));
+            }
+            let mut v: Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+            let page = match v["nodes"].take() {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
+            let n = page.len();
+            l.items.extend(page);
+            l.bytes += body.len();
+            l.pages += 1;
+            match v["next"].as_str() {
+                // Ironic's link names its own host (127.0.0.1 or localhost); keep our base URL.
+                Some(next) if n > 0 => {
+                    let q = next.find("/v1/").map(|i| &next[i..]).unwrap_or(next);
+                    url = format!("{}{q}", self.url);
+                }
+                _ => return Ok(l),
+            }
+        }
+    }
+    /// Wait until every node of `group` (their resource_class) is in `want` and unlocked,
+    /// polling the list (one request a poll for the whole group, as a fleet tool would).
+    async fn wait_all(&self, group: &str, count: usize, want: &str, timeout: Duration) -> R<()> {
+        let t0 = Instant::now();
+        loop {
+            let l = self.pages(&format!("/v1/nodes?resource_class={group}&fields=uuid,provision_state,target_provision_state,reservation,last_error")).await?;
+            if l.items.len() != count {
+                return Err(format!("group {group}: {} nodes listed, {count} expected", l.items.len()));
+            }
+            let mut done = 0;
+            for n in &l.items {
+                let st = n["provision_state"].as_str().unwrap_or_default();
+                if st.ends_with("failed") || (st == "enroll" && !n["last_error"].is_null()) {
+                    return Err(format!("{}: {st}: {}", n["uuid"], n["last_error"]));
+                }
+                // A wait state keeps its target ("inspect wait" -> manageable); a stable one has none.
+                if st == want && (n["target_provision_state"].is_null() || want.ends_with(" wait")) && n["reservation"].is_null() {
+                    done += 1;
+                }
+            }
+            if done == count {
+                return Ok(());
+            }
+            if t0.elapsed() > timeout {
+                return Err(format!("group {group}: {done} of {count} in {want} after {timeout:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     async fn create_node(&self, name: &str, extra: Value) -> R<String> {
@@ -123,24 +202,6 @@ impl Api {
             }
         }
         Err(format!("{target} on {uuid}: still locked"))
-    }
-    async fn wait_state(&self, uuid: &str, want: &str, timeout: Duration) -> R<()> {
-        let t0 = Instant::now();
-        loop {
-            let n = self.ok(reqwest::Method::GET, &format!("/v1/nodes/{uuid}"), None, &[200]).await?;
-            let st = n["provision_state"].as_str().unwrap_or_default();
-            // A wait state keeps its target ("inspect wait" -> manageable); a stable one has none.
-            if st == want && (n["target_provision_state"].is_null() || want.ends_with(" wait")) && n["reservation"].is_null() {
-                return Ok(());
-            }
-            if st.ends_with("failed") {
-                return Err(format!("{uuid}: {st}: {}", n["last_error"]));
-            }
-            if t0.elapsed() > timeout {
-                return Err(format!("{uuid}: still {st} after {timeout:?} (waiting for {want})"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 }
 
@@ -220,17 +281,17 @@ fn unique_report(base: &Value, n: usize) -> Value {
     r
 }
 
-async fn nodes_in_inspect_wait(api: &Api, prefix: &str, count: usize, concurrency: usize) -> R<Arc<Vec<String>>> {
+/// Create `count` nodes in `group` (their resource_class) with `extra` fields, `concurrency`
+/// at a time; their UUIDs in creation order.
+async fn create_group(api: &Api, group: &str, count: usize, concurrency: usize, extra: Value) -> R<Arc<Vec<String>>> {
     let uuids = Arc::new(std::sync::Mutex::new(vec![String::new(); count]));
-    let (a, u, p) = (api.clone(), uuids.clone(), prefix.to_string());
+    let (a, u, g) = (api.clone(), uuids.clone(), group.to_string());
+    let extra = Arc::new(extra);
     pool(count, concurrency, move |i| {
-        let (a, u, p) = (a.clone(), u.clone(), p.clone());
+        let (a, u, g, mut x) = (a.clone(), u.clone(), g.clone(), (*extra).clone());
         async move {
-            let id = a.create_node(&format!("{p}-{i}"), json!({"inspect_interface": "agent"})).await?;
-            a.provision(&id, "manage").await?;
-            a.wait_state(&id, "manageable", Duration::from_secs(120)).await?;
-            a.provision(&id, "inspect").await?;
-            a.wait_state(&id, "inspect wait", Duration::from_secs(120)).await?;
+            x["resource_class"] = json!(g);
+            let id = a.create_node(&format!("{g}-{i}"), x).await?;
             u.lock().map_err(|e| e.to_string())?[i] = id;
             Ok(())
         }
@@ -238,6 +299,26 @@ async fn nodes_in_inspect_wait(api: &Api, prefix: &str, count: usize, concurrenc
     .await?;
     let v = uuids.lock().map_err(|e| e.to_string())?.clone();
     Ok(Arc::new(v))
+}
+
+/// One step for the whole group: the provision verb for every node (`concurrency` requests
+/// at a time), then wait until all are in `state`. Returns the PUTs' latencies.
+async fn group_step(api: &Api, group: &str, ids: &Arc<Vec<String>>, concurrency: usize, verb: &str, state: &str) -> R<Vec<f64>> {
+    let (a, ids2, verb) = (api.clone(), ids.clone(), verb.to_string());
+    let (lat, _) = pool(ids.len(), concurrency, move |i| {
+        let (a, ids, verb) = (a.clone(), ids2.clone(), verb.clone());
+        async move { a.provision(&ids[i], &verb).await }
+    })
+    .await?;
+    api.wait_all(group, ids.len(), state, Duration::from_secs(600)).await?;
+    Ok(lat)
+}
+
+async fn nodes_in_inspect_wait(api: &Api, group: &str, count: usize, concurrency: usize) -> R<Arc<Vec<String>>> {
+    let ids = create_group(api, group, count, concurrency, json!({"inspect_interface": "agent"})).await?;
+    group_step(api, group, &ids, concurrency, "manage", "manageable").await?;
+    group_step(api, group, &ids, concurrency, "inspect", "inspect wait").await?;
+    Ok(ids)
 }
 
 async fn run(cli: Cli) -> R<Value> {
@@ -256,8 +337,7 @@ async fn run(cli: Cli) -> R<Value> {
                    "per_second": count as f64 / wall.as_secs_f64(), "latency": lat_json(&lat)})
         }
         Cmd::List { repeat, ensure } => {
-            let have = api.ok(reqwest::Method::GET, "/v1/nodes?fields=uuid&limit=0", None, &[200]).await.map(|b| b["nodes"].as_array().map(Vec::len).unwrap_or(0));
-            let have = have.unwrap_or(0);
+            let have = api.pages("/v1/nodes?fields=uuid").await?.items.len();
             if ensure > have {
                 let a = api.clone();
                 let p = format!("bench-{run}");
@@ -267,57 +347,51 @@ async fn run(cli: Cli) -> R<Value> {
                 })
                 .await?;
             }
+            // The whole fleet, page after page (both servers cap a page at [api] max_limit,
+            // 1,000 by default, and link the next one), as a client listing everything does.
             let mut times = Vec::new();
-            let mut bytes = 0;
-            let mut nodes = 0;
+            let mut first_page = Vec::new();
+            let (mut bytes, mut nodes, mut pages) = (0, 0, 0);
             for _ in 0..repeat.max(1) {
-                let t = Instant::now();
-                let resp = api.c.get(format!("{}/v1/nodes/detail", api.url)).header("X-OpenStack-Ironic-API-Version", "1.84").send().await.map_err(|e| e.to_string())?;
-                let body = resp.bytes().await.map_err(|e| e.to_string())?;
-                times.push(ms(t.elapsed()));
-                bytes = body.len();
-                nodes = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["nodes"].as_array().map(Vec::len)).unwrap_or(0);
+                let l = api.pages("/v1/nodes/detail").await?;
+                times.push(l.fetch_ms);
+                first_page.push(l.first_ms);
+                (nodes, bytes, pages) = (l.items.len(), l.bytes, l.pages);
             }
-            times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            json!({"workload": "list_detail", "nodes": nodes, "bytes": bytes, "repeat": times.len(),
-                   "median_ms": percentile(&times, 0.5), "min_ms": times[0], "max_ms": times[times.len() - 1]})
+            if nodes < ensure {
+                return Err(format!("listed {nodes} nodes, expected at least {ensure}"));
+            }
+            let sort = |v: &mut Vec<f64>| v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            sort(&mut times);
+            sort(&mut first_page);
+            json!({"workload": "list_detail", "nodes": nodes, "bytes": bytes, "pages": pages, "repeat": times.len(),
+                   "median_ms": percentile(&times, 0.5), "min_ms": times[0], "max_ms": times[times.len() - 1],
+                   "first_page_median_ms": percentile(&first_page, 0.5)})
         }
         Cmd::Provision { count, concurrency } => {
-            let a = api.clone();
-            let p = format!("bench-{run}");
-            let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
-            let ids2 = ids.clone();
-            pool(count, concurrency, move |i| {
-                let (a, p, ids) = (a.clone(), p.clone(), ids2.clone());
-                async move {
-                    let id = a.create_node(&format!("{p}-{i}"), json!({})).await?;
-                    ids.lock().map_err(|e| e.to_string())?.push(id);
-                    Ok(())
-                }
-            })
-            .await?;
-            let ids = Arc::new(ids.lock().map_err(|e| e.to_string())?.clone());
-            let a = api.clone();
-            let steps = [("manage", "manageable"), ("provide", "available"), ("active", "active"), ("deleted", "available")];
-            let (lat, wall) = pool(ids.len(), concurrency, move |i| {
-                let (a, ids) = (a.clone(), ids.clone());
-                async move {
-                    for (target, state) in steps {
-                        a.provision(&ids[i], target).await?;
-                        a.wait_state(&ids[i], state, Duration::from_secs(300)).await?;
-                    }
-                    Ok(())
-                }
-            })
-            .await?;
+            // The whole group through each step (every node's PUT, then until all are there):
+            // what a fleet tool does, and what keeps the client's polling out of the figure.
+            let group = format!("bench-{run}");
+            let ids = create_group(&api, &group, count, concurrency, json!({})).await?;
+            let t0 = Instant::now();
+            let mut put_lat = Vec::new();
+            let mut steps = serde_json::Map::new();
+            for (verb, state) in [("manage", "manageable"), ("provide", "available"), ("active", "active"), ("deleted", "available")] {
+                let t = Instant::now();
+                put_lat.extend(group_step(&api, &group, &ids, concurrency, verb, state).await?);
+                steps.insert(verb.to_string(), json!(t.elapsed().as_secs_f64()));
+            }
+            let wall = t0.elapsed();
+            put_lat.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
             json!({"workload": "provision", "count": count, "concurrency": concurrency, "seconds": wall.as_secs_f64(),
                    "round_trips_per_second": count as f64 / wall.as_secs_f64(),
-                   "transitions_per_second": 4.0 * count as f64 / wall.as_secs_f64(), "node_cycle": lat_json(&lat)})
+                   "transitions_per_second": 4.0 * count as f64 / wall.as_secs_f64(), "step_seconds": steps, "put_latency": lat_json(&put_lat)})
         }
         Cmd::Inspect { count, concurrency, fixture } => {
             let base: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).map_err(|e| format!("{}: {e}", fixture.display()))?)
                 .map_err(|e| e.to_string())?;
-            let ids = nodes_in_inspect_wait(&api, &format!("bench-{run}"), count, concurrency).await?;
+            let group = format!("bench-{run}");
+            let ids = nodes_in_inspect_wait(&api, &group, count, concurrency).await?;
             let reports: Arc<Vec<Value>> = Arc::new((0..count).map(|i| unique_report(&base, i)).collect());
             let a = api.clone();
             let (ids2, reps) = (ids.clone(), reports.clone());
@@ -330,12 +404,7 @@ async fn run(cli: Cli) -> R<Value> {
             })
             .await?;
             let accepted = t0.elapsed();
-            let a = api.clone();
-            pool(count, concurrency, move |i| {
-                let (a, ids) = (a.clone(), ids.clone());
-                async move { a.wait_state(&ids[i], "manageable", Duration::from_secs(600)).await }
-            })
-            .await?;
+            api.wait_all(&group, count, "manageable", Duration::from_secs(600)).await?;
             let wall = t0.elapsed();
             json!({"workload": "inspect", "count": count, "concurrency": concurrency, "inventory_bytes": serde_json::to_vec(&base).map(|v| v.len()).unwrap_or(0),
                    "accept_seconds": accepted.as_secs_f64(), "seconds": wall.as_secs_f64(),
@@ -393,23 +462,39 @@ async fn run(cli: Cli) -> R<Value> {
                    "per_second": n as f64 / wall.as_secs_f64(), "latency": lat_json(&all)})
         }
         Cmd::Rss { pid } => {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("pid {pid}: {e}"))?;
-            let kb = |key: &str| -> u64 {
-                status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-            };
-            // A Python server's memory includes its children (Ironic's API workers).
-            let mut rss = kb("VmRSS:");
-            if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-                for c in children.split_whitespace() {
-                    if let Ok(s) = std::fs::read_to_string(format!("/proc/{c}/status")) {
-                        rss += s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    }
-                }
-            }
-            json!({"workload": "rss", "pid": pid, "rss_mib": rss as f64 / 1024.0})
+            // A Python server's memory includes its children (Ironic's API workers): the sum
+            // over the process and all its descendants.
+            let (kib, procs) = tree_rss_kib(pid)?;
+            json!({"workload": "rss", "pid": pid, "processes": procs, "rss_mib": kib as f64 / 1024.0})
         }
     };
     Ok(out)
+}
+
+/// VmRSS (KiB) summed over `pid` and its descendants, and how many processes that is.
+fn tree_rss_kib(pid: u32) -> R<(u64, usize)> {
+    let rss = |p: u32| -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+    };
+    let parent = |p: u32| -> Option<u32> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc").map_err(|e| e.to_string())?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let mut tree = vec![pid];
+    let mut k = 0;
+    while k < tree.len() {
+        let p = tree[k];
+        tree.extend(all.iter().copied().filter(|&c| parent(c) == Some(p)));
+        k += 1;
+    }
+    let total: u64 = tree.iter().filter_map(|&p| rss(p)).sum();
+    if rss(pid).is_none() {
+        return Err(format!("pid {pid}: no such process"));
+    }
+    Ok((total, tree.len()))
 }
 
 #[tokio::main]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// How many simulated servers.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10000))]
     pub nodes: u64,
     /// Data directory (default: a new one under the system's temporary directory).
     #[arg(long)]
@@ -246,6 +246,21 @@ impl Api {
         }
         Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) })
     }
+
+    /// Every node (`fields` only), page after page: a page holds at most `[api] max_limit`.
+    async fn all_nodes(&self, fields: &str) -> Result<Vec<Value>, String> {
+        let mut nodes: Vec<Value> = Vec::new();
+        loop {
+            let marker = nodes.last().and_then(|n| n["uuid"].as_str()).map(|u| format!("&marker={u}")).unwrap_or_default();
+            let page = self.call(reqwest::Method::GET, &format!("/v1/nodes?fields=uuid,{fields}&limit=1000{marker}"), None).await?;
+            let page = page["nodes"].as_array().cloned().unwrap_or_default();
+            let last = page.len() < 1000;
+            nodes.extend(page);
+            if last {
+                return Ok(nodes);
+            }
+        }
+    }
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -366,6 +381,10 @@ pub async fn demo(a: DemoArgs) -> Result<(), String> {
 listen = "{listen}"
 data_dir = "{data}"
 
+[api]
+# Every simulated machine reports from 127.0.0.1: a per-address limit would throttle the lab.
+callback_rate_per_minute = 0
+
 [inspector]
 listen = ""
 hooks = "$default_hooks,cpus,memory,root-device,boot-mode,parse-lldp,local-link-connection"
@@ -458,8 +477,7 @@ ipa_inspection_collectors = "{collectors}"
     // Manage: verifying talks to every BMC.
     let b = bar(n, "manage");
     loop {
-        let list = api.call(reqwest::Method::GET, "/v1/nodes?fields=uuid,provision_state,last_error&limit=1000", None).await?;
-        let nodes = list["nodes"].as_array().cloned().unwrap_or_default();
+        let nodes = api.all_nodes("provision_state,last_error").await?;
         let done = nodes.iter().filter(|x| x["provision_state"] != "verifying").count() as u64;
         b.set_position(done);
         if done == n {

@@ -403,15 +403,16 @@ fn decode<R: Record>(id: i64, data: &str) -> Result<R> {
 
 pub(crate) fn get_by<R: Record>(conn: &Connection, column: &str, value: &str) -> Result<Option<R>> {
     let sql = format!("SELECT id, data FROM {} WHERE {column} = ?1", R::TABLE);
+    // Cached: parsing the statement again was a measurable share of a heartbeat (BENCHMARKS.md).
     let row: Option<(i64, String)> =
-        conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        conn.prepare_cached(&sql)?.query_row([value], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
     row.map(|(id, d)| decode(id, &d)).transpose()
 }
 
 pub(crate) fn get_node_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Node>> {
     let sql = format!("SELECT id, reservation, data FROM nodes WHERE {column} = ?1");
     let row: Option<(i64, Option<String>, String)> =
-        conn.query_row(&sql, [value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+        conn.prepare_cached(&sql)?.query_row([value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
     row.map(|(id, res, d)| {
         let mut n: Node = decode(id, &d)?;
         n.reservation = res;
