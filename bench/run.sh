@@ -139,8 +139,11 @@ side_by_side() {  # $1 = server
 BOOT_DELAY="${FERRIC_BENCH_BOOT_DELAY:-0.1}"
 scale() {  # ferric alone: N lab machines bulk-inspected, power sync of 10,000 BMCs
   local pass out rc
+  # 10,000 BMC listeners, their connections and the agents' exceed 20,000 descriptors: raise
+  # the limit where allowed (root), else the lab's machines fail with EMFILE.
+  ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   for pass in $(seq 1 "$DEMO_RUNS"); do
-    echo "[bench] ferric alone: demo --nodes $SCALE_DEMO, pass $pass/$RUNS; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    echo "[bench] ferric alone: demo --nodes $SCALE_DEMO, pass $pass/$DEMO_RUNS; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
     rm -rf "$OUT/demo-data"
     out="$OUT/demo-$pass.json"
     local api pxe; api=$(free_port); pxe=$(free_port)
