@@ -127,7 +127,8 @@ impl Hosts {
     }
 }
 
-/// The lab of `n` QEMU VMs, booting from `boot_url` (as the VMs reach it).
+/// The lab of `n` QEMU VMs, booting from `boot_url` (and `tftp_url`), given as the host
+/// reaches them: the VMs get the 10.0.2.2 forms.
 async fn start_qemu(
     n: u64,
     seed: u64,
@@ -141,7 +142,7 @@ async fn start_qemu(
     // A VM takes its own time to boot and stop: the BMC applies power changes at once.
     let config = LabConfig { bind: Bind::PerMachine { port: ferric_lab::lab::DEFAULT_PORT }, power_delay: PowerDelay::ZERO, ..Default::default() };
     let (lab, events) = Lab::start(specs, config).await.map_err(|e| format!("cannot start the lab: {e}"))?;
-    let cfg = ferric_lab::qemu::QemuConfig { qemu: qemu.qemu_binary.clone(), boot_url, tftp_url: tftp_url.map(|u| as_seen_from_qemu(&u)), work };
+    let cfg = ferric_lab::qemu::QemuConfig { qemu: qemu.qemu_binary.clone(), boot_url: as_seen_from_qemu(&boot_url), tftp_url: tftp_url.map(|u| as_seen_from_qemu(&u)), work };
     let hosts = ferric_lab::qemu::spawn_qemu_hosts(lab.machines().to_vec(), events, cfg, report);
     Ok((lab, Hosts::Qemu(hosts)))
 }
@@ -189,7 +190,7 @@ pub async fn lab(a: LabArgs) -> Result<(), String> {
     let (lab, hosts) = match a.qemu.qemu {
         Some(n) => {
             let work = a.qemu.qemu_work.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ferric-lab-qemu-{}", std::process::id())));
-            start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&a.boot_url), a.tftp_url.clone(), work, None).await?
+            start_qemu(n, a.sim.seed, &a.qemu, a.boot_url.clone(), a.tftp_url.clone(), work, None).await?
         }
         None => {
             let (lab, h) = a.sim.start(a.nodes, a.boot_url.clone(), trees.clone(), None).await?;
@@ -441,7 +442,7 @@ ipa_inspection_collectors = "{collectors}"
         Some(n) => {
             let work = a.qemu.qemu_work.clone().unwrap_or_else(|| data.join("qemu"));
             let tftp = a.tftp_listen.as_ref().map(|l| format!("tftp://{l}"));
-            let r = start_qemu(n, a.sim.seed, &a.qemu, as_seen_from_qemu(&format!("http://{}", a.pxe_listen)), tftp, work.clone(), Some(qtx)).await?;
+            let r = start_qemu(n, a.sim.seed, &a.qemu, format!("http://{}", a.pxe_listen), tftp, work.clone(), Some(qtx)).await?;
             eprintln!("lab: {} QEMU VMs (TCG), each with a Redfish BMC on its own loopback address; consoles and disks in {}", r.0.len(), work.display());
             r
         }
