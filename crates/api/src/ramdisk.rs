@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferric_core::version::feature as f;
-use ferric_core::{validate, Node};
+use ferric_core::{validate, Node, ProvisionState};
 use ferric_store::PortFilter;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-const TOKEN_KEY: &str = "agent_secret_token";
+const TOKEN_KEY: &str = ferric_store::AGENT_TOKEN;
 
 pub fn routes(max_inspection_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -274,35 +274,24 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
     let status_message = body.get("agent_status_message").and_then(Value::as_str).map(str::to_string);
     let store = s.store();
     let node = crate::json_ext::lookup(&id, |i| async move {
-        store.get_node(&i).await.map_err(|_| ApiError::not_found(format!("Node {i} could not be found.")))
+        store.agent_view(&i).await.map_err(|_| ApiError::not_found(format!("Node {i} could not be found.")))
     })
     .await?;
-    let stored = node.driver_internal_info.get(TOKEN_KEY).and_then(Value::as_str).unwrap_or("");
+    let stored = node.token.as_deref().unwrap_or("");
     if stored.is_empty() || !same_token(stored, &token) {
         return Err(ApiError::bad_request("Invalid or missing agent token received."));
     }
-    if !node.provision_state.lookup_allowed() {
+    if !ProvisionState::parse(&node.provision_state).is_some_and(ProvisionState::lookup_allowed) {
         return Err(ApiError::conflict(format!(
             "Node {} is not in a state where it accepts heartbeats ({}).",
             node.uuid, node.provision_state
         )));
     }
     let now = ferric_core::model::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-    s.store()
-        .update_node(&node.uuid, None, move |n| -> Result<(), ApiError> {
-            n.driver_internal_info.insert("agent_url".into(), Value::String(callback.clone()));
-            n.driver_internal_info.insert("agent_last_heartbeat".into(), Value::String(now));
-            if let Some(v) = &version {
-                n.driver_internal_info.insert("agent_version".into(), Value::String(v.clone()));
-            }
-            if let Some(st) = &status {
-                n.driver_internal_info.insert("agent_status".into(), Value::String(st.clone()));
-            }
-            if let Some(m) = &status_message {
-                n.driver_internal_info.insert("agent_status_message".into(), Value::String(m.clone()));
-            }
-            Ok(())
-        })
-        .await??;
+    let mut fields = vec![("agent_url", callback), ("agent_last_heartbeat", now)];
+    fields.extend(version.map(|v| ("agent_version", v)));
+    fields.extend(status.map(|st| ("agent_status", st)));
+    fields.extend(status_message.map(|m| ("agent_status_message", m)));
+    s.store().record_heartbeat(&node.uuid, fields).await?;
     Ok(accepted(format!("{b}/v1/heartbeat/{id}")))
 }

@@ -20,7 +20,7 @@ mod schema;
 
 pub use db::{Store, StoreConfig};
 pub use inspections::InspectionData;
-pub use records::{AllocationFilter, InspectionWrite, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir};
+pub use records::{AgentView, AllocationFilter, InspectionWrite, ListQuery, NodeFilter, PortFilter, PortgroupFilter, SortDir, AGENT_TOKEN};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -345,7 +345,8 @@ pub(crate) fn insert<R: Record>(conn: &Connection, mut rec: R) -> Result<R> {
     let mut params: Vec<Sql> = vec![Sql::Text(rec.uuid().to_string())];
     params.extend(cols.into_iter().map(|(_, v)| v));
     params.push(Sql::Text(serde_json::to_string(&rec)?));
-    conn.execute(&sql, params_from_iter(params)).map_err(|e| map_unique(e, &rec))?;
+    // Cached: a record type's INSERT is always the same text, and parsing it showed in profiles.
+    conn.prepare_cached(&sql)?.execute(params_from_iter(params)).map_err(|e| map_unique(e, &rec))?;
     rec.set_id(conn.last_insert_rowid());
     Ok(rec)
 }
@@ -359,7 +360,7 @@ pub(crate) fn replace<R: Record>(conn: &Connection, rec: &R, extra_where: &str, 
     params.push(Sql::Text(serde_json::to_string(rec)?));
     params.push(Sql::Text(rec.uuid().to_string()));
     params.extend(extra);
-    conn.execute(&sql, params_from_iter(params)).map_err(|e| map_unique(e, rec))
+    conn.prepare_cached(&sql)?.execute(params_from_iter(params)).map_err(|e| map_unique(e, rec))
 }
 
 /// Replace a whole record (no lock involved), stamping `updated_at`.
@@ -647,6 +648,18 @@ pub(crate) fn not_found(kind: &'static str, ident: &str) -> StoreError {
     StoreError::NotFound { kind, ident: ident.to_string() }
 }
 
+/// The key of the agent's token in `driver_internal_info`.
+pub const AGENT_TOKEN: &str = "agent_secret_token";
+
+/// A node as a heartbeat sees it (see [`Store::agent_view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentView {
+    pub uuid: String,
+    /// The `provision_state` column, as stored.
+    pub provision_state: String,
+    pub token: Option<String>,
+}
+
 /// Columns a record may be named by: its UUID, or its UUID then its name.
 const BY_UUID: &[&str] = &["uuid"];
 const BY_UUID_OR_NAME: &[&str] = &["uuid", "name"];
@@ -671,7 +684,7 @@ impl Store {
     /// The record whose first matching `columns` equals `ident`; `label` names it in errors.
     async fn find_doc<R: Record>(&self, label: &'static str, ident: &str, columns: &'static [&'static str]) -> Result<R> {
         let ident = ident.to_string();
-        self.read(move |c| {
+        self.read_now(move |c| {
             for col in columns {
                 if let Some(r) = get_by::<R>(c, col, &ident)? {
                     return Ok(r);
@@ -702,12 +715,12 @@ impl Store {
     /// A node by UUID or name.
     pub async fn get_node(&self, ident: &str) -> Result<Node> {
         let ident = ident.to_string();
-        self.read(move |c| find_node(c, &ident)?.ok_or_else(|| not_found("Node", &ident))).await
+        self.read_now(move |c| find_node(c, &ident)?.ok_or_else(|| not_found("Node", &ident))).await
     }
 
     pub async fn get_node_by_instance(&self, instance_uuid: &str) -> Result<Node> {
         let ident = instance_uuid.to_string();
-        self.read(move |c| get_node_by(c, "instance_uuid", &ident)?.ok_or_else(|| not_found("Node", &ident))).await
+        self.read_now(move |c| get_node_by(c, "instance_uuid", &ident)?.ok_or_else(|| not_found("Node", &ident))).await
     }
 
     pub async fn list_nodes(&self, filter: NodeFilter, q: ListQuery) -> Result<Vec<Node>> {
@@ -781,6 +794,64 @@ impl Store {
                 insert_history(c, h, keep)?;
             }
             Ok(Ok(node))
+        })
+        .await
+    }
+
+    /// What an agent's heartbeat is checked against: the node's columns and its token (a
+    /// `json_extract` of the document), without decoding the whole node.
+    pub async fn agent_view(&self, ident: &str) -> Result<AgentView> {
+        let ident = ident.to_string();
+        self.read_now(move |c| {
+            for col in BY_UUID_OR_NAME {
+                let sql = format!(
+                    "SELECT uuid, provision_state, json_extract(data, '$.driver_internal_info.{AGENT_TOKEN}') FROM nodes WHERE {col} = ?1"
+                );
+                let row = c
+                    .prepare_cached(&sql)?
+                    .query_row([&ident], |r| {
+                        Ok(AgentView { uuid: r.get(0)?, provision_state: r.get(1)?, token: r.get_ref(2)?.as_str().ok().map(str::to_string) })
+                    })
+                    .optional()?;
+                if let Some(v) = row {
+                    return Ok(v);
+                }
+            }
+            Err(not_found("Node", &ident))
+        })
+        .await
+    }
+
+    /// Record an agent's heartbeat: set `fields` (string values) in the node's
+    /// `driver_internal_info` and stamp `updated_at`, with SQLite's `json_set` on the stored
+    /// document. A heartbeat is the most frequent write of a fleet and touches two fields, so
+    /// it does not decode the node into a `Node` and encode it back (callgrind: ~60k
+    /// instructions for the `json_set`, ~110k for decode, encode and the full-row UPDATE).
+    /// Refused with [`StoreError::Locked`] while the node is reserved.
+    pub async fn record_heartbeat(&self, uuid: &str, fields: Vec<(&'static str, String)>) -> Result<()> {
+        let uuid = uuid.to_string();
+        self.write(move |c| {
+            let mut sql = String::from("UPDATE nodes SET data = json_set(data");
+            let mut params: Vec<Sql> = Vec::with_capacity(fields.len() + 2);
+            for (k, v) in fields {
+                assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "a plain key, not a JSON path: {k}");
+                sql.push_str(&format!(", '$.driver_internal_info.{k}', ?"));
+                params.push(Sql::Text(v));
+            }
+            sql.push_str(", '$.updated_at', ?) WHERE uuid = ? AND reservation IS NULL");
+            // The document's own form of a timestamp (what serde writes for a `Timestamp`).
+            match serde_json::to_value(ferric_core::model::now())? {
+                serde_json::Value::String(now) => params.push(Sql::Text(now)),
+                other => unreachable!("a timestamp serialises as a string, not {other}"),
+            }
+            params.push(Sql::Text(uuid.clone()));
+            if c.prepare_cached(&sql)?.execute(params_from_iter(params))? == 1 {
+                return Ok(());
+            }
+            match get_node_by(c, "uuid", &uuid)? {
+                Some(n) => Err(StoreError::Locked { node: n.uuid, holder: n.reservation.unwrap_or_default() }),
+                None => Err(not_found("Node", &uuid)),
+            }
         })
         .await
     }
@@ -894,7 +965,7 @@ impl Store {
 
     pub async fn get_port_by_address(&self, address: &str) -> Result<Option<Port>> {
         let a = address.to_string();
-        self.read(move |c| get_by::<Port>(c, "address", &a)).await
+        self.read_now(move |c| get_by::<Port>(c, "address", &a)).await
     }
 
     pub async fn list_ports(&self, f: PortFilter, q: ListQuery) -> Result<Vec<Port>> {
@@ -1045,7 +1116,7 @@ impl Store {
 
     pub async fn get_allocation_of_node(&self, node_uuid: &str) -> Result<Option<Allocation>> {
         let n = node_uuid.to_string();
-        self.read(move |c| get_by::<Allocation>(c, "node_uuid", &n)).await
+        self.read_now(move |c| get_by::<Allocation>(c, "node_uuid", &n)).await
     }
 
     pub async fn list_allocations(&self, f: AllocationFilter, q: ListQuery) -> Result<Vec<Allocation>> {
@@ -1145,7 +1216,7 @@ impl Store {
     /// A history entry by UUID.
     pub async fn get_node_history(&self, uuid: &str) -> Result<NodeHistory> {
         let ident = uuid.to_string();
-        self.read(move |c| get_by::<NodeHistory>(c, "uuid", &ident)?.ok_or_else(|| not_found(NodeHistory::KIND, &ident)))
+        self.read_now(move |c| get_by::<NodeHistory>(c, "uuid", &ident)?.ok_or_else(|| not_found(NodeHistory::KIND, &ident)))
             .await
     }
 

@@ -521,3 +521,98 @@ async fn disable_power_off_is_kept() {
     let store = open(&dir);
     assert!(store.get_node("n1").await.unwrap().disable_power_off);
 }
+
+/// The heartbeat's narrow path: read the token without decoding the node, write two fields of
+/// `driver_internal_info` in place; every other field, and the typed decode, stay intact.
+#[tokio::test]
+async fn heartbeats_change_only_their_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut n = node(&uuid(1), Some("hb-node"));
+    n.provision_state = ProvisionState::InspectWait;
+    n.driver_internal_info
+        .insert(ferric_store::AGENT_TOKEN.into(), "tok-123".into());
+    n.driver_internal_info.insert(
+        "lookup_bmc_addresses".into(),
+        serde_json::json!(["10.0.0.9"]),
+    );
+    n.properties.insert("cpus".into(), 8.into());
+    n.extra.insert("quote".into(), "it's \"quoted\"".into());
+    let before = store.create_node(n).await.unwrap();
+
+    for ident in [uuid(1), "hb-node".to_string()] {
+        let v = store.agent_view(&ident).await.unwrap();
+        assert_eq!(
+            (
+                v.uuid.as_str(),
+                v.provision_state.as_str(),
+                v.token.as_deref()
+            ),
+            (uuid(1).as_str(), "inspect wait", Some("tok-123"))
+        );
+    }
+    assert!(matches!(
+        store.agent_view("missing").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    store
+        .record_heartbeat(
+            &uuid(1),
+            vec![
+                ("agent_url", "http://10.1.0.5:9999".into()),
+                ("agent_version", "13.0.0".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let after = store.get_node(&uuid(1)).await.unwrap();
+    assert_eq!(
+        after
+            .driver_internal_info
+            .get("agent_url")
+            .and_then(|v| v.as_str()),
+        Some("http://10.1.0.5:9999")
+    );
+    assert_eq!(
+        after
+            .driver_internal_info
+            .get("agent_version")
+            .and_then(|v| v.as_str()),
+        Some("13.0.0")
+    );
+    assert!(
+        after.updated_at.is_some() && after.updated_at > before.updated_at,
+        "updated_at is stamped"
+    );
+    let mut expected = before.clone();
+    expected.driver_internal_info = after.driver_internal_info.clone();
+    expected.updated_at = after.updated_at;
+    assert_eq!(after, expected, "nothing else changed");
+    assert_eq!(
+        after.driver_internal_info.get("lookup_bmc_addresses"),
+        Some(&serde_json::json!(["10.0.0.9"]))
+    );
+
+    // A reserved node refuses the heartbeat and keeps its document; an unknown node is NotFound.
+    store.reserve_node(&uuid(1), "conductor-a").await.unwrap();
+    match store
+        .record_heartbeat(&uuid(1), vec![("agent_url", "http://other:1".into())])
+        .await
+    {
+        Err(StoreError::Locked { holder, .. }) => assert_eq!(holder, "conductor-a"),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let locked = store.get_node(&uuid(1)).await.unwrap();
+    assert_eq!(
+        locked
+            .driver_internal_info
+            .get("agent_url")
+            .and_then(|v| v.as_str()),
+        Some("http://10.1.0.5:9999")
+    );
+    assert!(matches!(
+        store.record_heartbeat(&uuid(9), vec![]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
