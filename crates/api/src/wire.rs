@@ -29,10 +29,33 @@ const SECRET_KEYS: &[&str] = &[
     "new_pass", "sslkey", "fernetkey", "credential", "configdrive",
 ];
 
+/// For each byte, the `SECRET_KEYS` (bit i for the i-th) that start with it.
+const SECRET_STARTS: [u32; 256] = {
+    assert!(SECRET_KEYS.len() <= 32, "one bit per key in a u32");
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < SECRET_KEYS.len() {
+        t[SECRET_KEYS[i].as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    t
+};
+
+/// Whether a key names a secret: one of `SECRET_KEYS` in it, ignoring ASCII case. One pass
+/// over the key (every dict key of every listed node goes through here), no lowered copy.
 pub fn is_secret_key(key: &str) -> bool {
-    // ASCII case-insensitive `contains`, without lowering a copy of every key.
     let k = key.as_bytes();
-    SECRET_KEYS.iter().any(|s| k.windows(s.len()).any(|w| w.eq_ignore_ascii_case(s.as_bytes())))
+    (0..k.len()).any(|at| {
+        let mut starting = SECRET_STARTS[k[at].to_ascii_lowercase() as usize];
+        while starting != 0 {
+            let s = SECRET_KEYS[starting.trailing_zeros() as usize].as_bytes();
+            if k[at..].len() >= s.len() && k[at..at + s.len()].eq_ignore_ascii_case(s) {
+                return true;
+            }
+            starting &= starting - 1;
+        }
+        false
+    })
 }
 
 /// Replace secret values with `******`, recursively.
@@ -451,6 +474,27 @@ mod tests {
         assert_eq!(m, json!({"ipmi_password": "******", "ipmi_username": "admin", "nested": {"redfish_password": "******", "n": 1}, "agent_token": null}));
         let d = json!({"ipmi_hex_kg_key": "6b6579", "ipmi_port": 623});
         assert_eq!(mask(d.as_object().unwrap()), json!({"ipmi_hex_kg_key": "******", "ipmi_port": 623}));
+    }
+
+    #[test]
+    fn secret_keys_are_found_anywhere_in_any_case() {
+        // The definition: a lowered key contains one of SECRET_KEYS.
+        let by_definition = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            SECRET_KEYS.iter().any(|s| k.contains(s))
+        };
+        let mut keys = vec![String::new(), "p".into(), "pas".into(), "ipmi_port".into(), "Ünïcode_pässword".into()];
+        for s in SECRET_KEYS {
+            let upper = s.to_ascii_uppercase();
+            let cut = &s[..s.len() - 1];
+            for k in [s.to_string(), upper.clone(), format!("x_{upper}_y"), format!("{s}{s}"), format!("é{s}"), cut.to_string(), format!("{cut}_{cut}")] {
+                keys.push(k);
+            }
+        }
+        for k in &keys {
+            assert_eq!(is_secret_key(k), by_definition(k), "{k:?}");
+        }
+        assert!(is_secret_key("Redfish_PASSWORD") && is_secret_key("ipmi_hex_kg_key") && !is_secret_key("redfish_username"));
     }
 
     #[test]
