@@ -44,6 +44,7 @@ impl Record for Node {
             ("driver", Sql::Text(self.driver.clone())),
             ("maintenance", Sql::Integer(self.maintenance as i64)),
             ("conductor_group", Sql::Text(self.conductor_group.clone())),
+            ("parent_node", opt(&self.parent_node)),
         ]
     }
 }
@@ -634,9 +635,9 @@ fn node_where(f: &NodeFilter) -> Where {
         Some(false) => w.raw("json_extract(data, '$.shard') IS NULL"),
         None => {}
     }
-    w.eq("json_extract(data, '$.parent_node')", &f.parent_node);
+    w.eq("parent_node", &f.parent_node);
     if f.exclude_children && f.parent_node.is_none() {
-        w.raw("json_extract(data, '$.parent_node') IS NULL");
+        w.raw("parent_node IS NULL");
     }
     if let Some(d) = &f.description_contains {
         w.conds.push("instr(json_extract(data, '$.description'), ?) > 0".into());

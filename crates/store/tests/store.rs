@@ -195,6 +195,21 @@ async fn pagination_sorting_and_filters() {
     let bad = ListQuery { marker: Some(uuid(999)), ..Default::default() };
     let each = store.for_each_node(NodeFilter::default(), bad, (), |_, _| Ok(())).await;
     assert!(matches!(each, Err(StoreError::InvalidQuery(_))));
+
+    // The parent is a column, kept with the document on create and update.
+    let mut child = node(&uuid(100), Some("child"));
+    child.parent_node = Some(uuid(0));
+    store.create_node(child).await.unwrap();
+    let top = NodeFilter { exclude_children: true, ..Default::default() };
+    let kids = NodeFilter { parent_node: Some(uuid(0)), ..Default::default() };
+    assert_eq!(store.count_nodes(top.clone()).await.unwrap(), 25);
+    assert_eq!(store.list_nodes(kids.clone(), ListQuery::default()).await.unwrap()[0].uuid, uuid(100));
+    store.update_node::<(), _>(&uuid(100), None, |n| {
+        n.parent_node = None;
+        Ok(())
+    }).await.unwrap().unwrap();
+    assert_eq!(store.count_nodes(top).await.unwrap(), 26);
+    assert_eq!(store.count_nodes(kids).await.unwrap(), 0);
     let bad = ListQuery { sort_key: Some("name; DROP TABLE nodes".into()), ..Default::default() };
     assert!(matches!(store.list_nodes(NodeFilter::default(), bad).await, Err(StoreError::InvalidQuery(_))));
 }
