@@ -1,11 +1,12 @@
 //! Micro-benchmarks of ferric-api's hot paths (divan): a node list's serialisation (what
-//! `GET /v1/nodes/detail` does per page after the store's read) and JSON Patch on a node.
+//! `GET /v1/nodes/detail` does per page after the store's read), the old way (a `Value` per
+//! node) beside the direct serialiser it serves with now, and JSON Patch on a node.
 //!
 //! ```sh
 //! cargo bench -p ferric-api --bench wire
 //! ```
 
-use ferric_api::hot::{apply_patch, node_json};
+use ferric_api::hot::{apply_patch, node_json, NodeWire, PageWriter};
 use ferric_core::model::Node;
 use ferric_core::Version;
 use serde_json::{json, Value};
@@ -40,6 +41,35 @@ fn node_list_page(bencher: divan::Bencher, n: usize) {
     bencher.counter(divan::counter::ItemsCount::new(n)).bench(|| {
         let items: Vec<Value> = nodes.iter().map(|x| Value::Object(node_json(x, v, "http://127.0.0.1:6385"))).collect();
         serde_json::to_vec(&json!({"nodes": items})).unwrap()
+    });
+}
+
+/// The same page through the direct serialiser (`NodeWire`, `PageWriter`): what the list
+/// serves now, byte for byte the same output.
+#[divan::bench(args = [100, 1000])]
+fn node_list_page_direct(bencher: divan::Bencher, n: usize) {
+    let nodes: Vec<Node> = (0..n).map(node).collect();
+    let wire = NodeWire::all(Version(84), "http://127.0.0.1:6385");
+    bencher.counter(divan::counter::ItemsCount::new(n)).bench(|| {
+        let mut page = PageWriter::new(n);
+        for x in &nodes {
+            page.push(&wire, x).unwrap();
+        }
+        page.finish(None).unwrap()
+    });
+}
+
+/// A page as the server makes it from the stored documents: decode each, write it.
+#[divan::bench(args = [1000])]
+fn node_list_page_from_store(bencher: divan::Bencher, n: usize) {
+    let docs: Vec<String> = (0..n).map(|i| serde_json::to_string(&node(i)).unwrap()).collect();
+    let wire = NodeWire::all(Version(84), "http://127.0.0.1:6385");
+    bencher.counter(divan::counter::ItemsCount::new(n)).bench(|| {
+        let mut page = PageWriter::new(n);
+        for d in &docs {
+            page.push(&wire, &serde_json::from_str::<Node>(d).unwrap()).unwrap();
+        }
+        page.finish(None).unwrap()
     });
 }
 

@@ -151,12 +151,12 @@ async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     Ok(no_content())
 }
 
-async fn nodes(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn nodes(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     let c = find(&s, &id).await?;
-    Ok(Json(crate::nodes::chassis_nodes(&s, v, &b, q, c.uuid, false).await?))
+    crate::nodes::chassis_nodes(&s, v, &b, q, c.uuid, false).await
 }
 
-async fn nodes_detail(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn nodes_detail(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     let c = find(&s, &id).await?;
-    Ok(Json(crate::nodes::chassis_nodes(&s, v, &b, q, c.uuid, true).await?))
+    crate::nodes::chassis_nodes(&s, v, &b, q, c.uuid, true).await
 }

@@ -19,6 +19,7 @@ mod inspector;
 mod inspection_rules;
 mod inventory;
 mod json_ext;
+mod node_view;
 mod nodes;
 mod ports;
 mod ramdisk;
@@ -33,6 +34,7 @@ pub use inspector::router as inspector_router;
 /// Hot paths, reachable for `benches/` (not an interface: nothing else should use them).
 #[doc(hidden)]
 pub mod hot {
+    pub use crate::node_view::{NodeWire, PageWriter};
     pub use crate::nodes::node_json;
     pub use crate::wire::apply_patch;
 }
@@ -286,6 +288,12 @@ pub(crate) fn accepted(location: String) -> Response {
 
 pub(crate) fn created(location: String, body: serde_json::Value) -> Response {
     (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(body)).into_response()
+}
+
+/// 200 with a body already serialised (the direct serialisers' output), as `axum::Json` sends it.
+pub(crate) fn json_bytes(body: serde_json::Result<Vec<u8>>) -> ApiResult<Response> {
+    let body = body.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub(crate) fn no_content() -> Response {

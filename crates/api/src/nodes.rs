@@ -1,7 +1,8 @@
 //! `/v1/nodes` and its sub-resources.
 
-use crate::wire::{self, collection, links, mask, opt_str, parse_bool, ts, ts1};
-use crate::{accepted, created, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
+use crate::wire::{self, links, mask, opt_str, parse_bool, ts, ts1, Wire};
+use crate::node_view::{NodeWire, PageWriter};
+use crate::{accepted, created, json_bytes, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, put};
@@ -51,38 +52,102 @@ pub fn routes() -> Router<AppState> {
 }
 
 
-/// Node fields and the microversion that introduced each (Ironic's `VERSIONED_FIELDS`).
-const FIELD_VERSIONS: &[(&str, u16)] = &[
-    ("uuid", 1), ("created_at", 1), ("updated_at", 1), ("console_enabled", 1), ("driver", 1), ("driver_info", 1),
-    ("extra", 1), ("instance_info", 1), ("instance_uuid", 1), ("last_error", 1), ("maintenance", 1),
-    ("maintenance_reason", 1), ("power_state", 1), ("properties", 1), ("provision_state", 1),
-    ("provision_updated_at", 1), ("reservation", 1), ("target_power_state", 1), ("target_provision_state", 1),
-    ("chassis_uuid", 1),
-    ("driver_internal_info", f::DRIVER_INTERNAL_INFO), ("name", f::NODE_NAME),
-    ("inspection_finished_at", f::INSPECT), ("inspection_started_at", f::INSPECT), ("clean_step", f::CLEAN_STEP),
-    ("raid_config", f::RAID_CONFIG), ("target_raid_config", f::RAID_CONFIG),
-    ("network_interface", f::NETWORK_INTERFACE), ("resource_class", f::RESOURCE_CLASS),
-    ("boot_interface", f::DYNAMIC_INTERFACES), ("console_interface", f::DYNAMIC_INTERFACES),
-    ("deploy_interface", f::DYNAMIC_INTERFACES), ("inspect_interface", f::DYNAMIC_INTERFACES),
-    ("management_interface", f::DYNAMIC_INTERFACES), ("power_interface", f::DYNAMIC_INTERFACES),
-    ("raid_interface", f::DYNAMIC_INTERFACES), ("vendor_interface", f::DYNAMIC_INTERFACES),
-    ("storage_interface", f::STORAGE_INTERFACE), ("traits", f::TRAITS), ("rescue_interface", f::RESCUE),
-    ("bios_interface", f::BIOS_INTERFACE), ("fault", f::FAULT), ("deploy_step", f::DEPLOY_STEP),
-    ("conductor_group", f::CONDUCTOR_GROUP), ("automated_clean", f::AUTOMATED_CLEAN),
-    ("protected", f::PROTECTED), ("protected_reason", f::PROTECTED), ("conductor", f::CONDUCTORS),
-    ("owner", f::OWNER), ("description", f::DESCRIPTION), ("allocation_uuid", f::ALLOCATIONS),
-    ("retired", f::RETIRED), ("retired_reason", f::RETIRED), ("lessee", f::LESSEE),
-    ("network_data", f::NETWORK_DATA), ("boot_mode", f::BOOT_MODE_FIELDS), ("secure_boot", f::BOOT_MODE_FIELDS),
-    ("shard", f::SHARD), ("parent_node", f::PARENT_NODE), ("firmware_interface", f::FIRMWARE_INTERFACE),
-    ("service_step", f::SERVICE), ("disable_power_off", f::DISABLE_POWER_OFF),
+/// How the direct serialiser (`node_view`) reads a field off a node at a version.
+pub(crate) type FieldFn = for<'a> fn(&'a Node, Version) -> Wire<'a>;
+
+/// Node fields, the microversion that introduced each (Ironic's `VERSIONED_FIELDS`), and how
+/// each goes on the wire. Secrets are masked by their `Wire` kind (`Secrets`, `Internal`).
+pub(crate) const FIELD_VERSIONS: &[(&str, u16, FieldFn)] = &[
+    ("uuid", 1, |n, _| Wire::Str(&n.uuid)),
+    ("created_at", 1, |n, _| Wire::Time(Some(&n.created_at))),
+    ("updated_at", 1, |n, _| Wire::Time(n.updated_at.as_ref())),
+    ("console_enabled", 1, |n, _| Wire::Bool(n.console_enabled)),
+    ("driver", 1, |n, _| Wire::Str(&n.driver)),
+    ("driver_info", 1, |n, _| Wire::Secrets(&n.driver_info)),
+    ("extra", 1, |n, _| Wire::Dict(&n.extra)),
+    ("instance_info", 1, |n, _| Wire::Secrets(&n.instance_info)),
+    ("instance_uuid", 1, |n, _| Wire::opt(&n.instance_uuid)),
+    ("last_error", 1, |n, _| Wire::opt(&n.last_error)),
+    ("maintenance", 1, |n, _| Wire::Bool(n.maintenance)),
+    ("maintenance_reason", 1, |n, _| Wire::opt(&n.maintenance_reason)),
+    ("power_state", 1, |n, _| Wire::OptStr(n.power_state.map(PowerState::as_str))),
+    ("properties", 1, |n, _| Wire::Dict(&n.properties)),
+    ("provision_state", 1, |n, v| Wire::OptStr(state_name(Some(n.provision_state), v))),
+    ("provision_updated_at", 1, |n, _| Wire::Time(n.provision_updated_at.as_ref())),
+    ("reservation", 1, |n, _| Wire::opt(&n.reservation)),
+    ("target_power_state", 1, |n, _| Wire::OptStr(n.target_power_state.map(PowerState::as_str))),
+    ("target_provision_state", 1, |n, v| Wire::OptStr(state_name(n.target_provision_state, v))),
+    ("chassis_uuid", 1, |n, _| Wire::opt(&n.chassis_uuid)),
+    ("driver_internal_info", f::DRIVER_INTERNAL_INFO, |n, _| Wire::Internal(&n.driver_internal_info)),
+    ("name", f::NODE_NAME, |n, _| Wire::opt(&n.name)),
+    ("inspection_finished_at", f::INSPECT, |n, _| Wire::Time(n.inspection_finished_at.as_ref())),
+    ("inspection_started_at", f::INSPECT, |n, _| Wire::Time(n.inspection_started_at.as_ref())),
+    ("clean_step", f::CLEAN_STEP, |n, _| Wire::Dict(&n.clean_step)),
+    ("raid_config", f::RAID_CONFIG, |n, _| Wire::Dict(&n.raid_config)),
+    ("target_raid_config", f::RAID_CONFIG, |n, _| Wire::Dict(&n.target_raid_config)),
+    ("network_interface", f::NETWORK_INTERFACE, |n, _| Wire::Str(&n.interfaces.network)),
+    ("resource_class", f::RESOURCE_CLASS, |n, _| Wire::opt(&n.resource_class)),
+    ("boot_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.boot)),
+    ("console_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.console)),
+    ("deploy_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.deploy)),
+    ("inspect_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.inspect)),
+    ("management_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.management)),
+    ("power_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.power)),
+    ("raid_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.raid)),
+    ("vendor_interface", f::DYNAMIC_INTERFACES, |n, _| Wire::Str(&n.interfaces.vendor)),
+    ("storage_interface", f::STORAGE_INTERFACE, |n, _| Wire::Str(&n.interfaces.storage)),
+    ("traits", f::TRAITS, |n, _| Wire::List(&n.traits)),
+    ("rescue_interface", f::RESCUE, |n, _| Wire::Str(&n.interfaces.rescue)),
+    ("bios_interface", f::BIOS_INTERFACE, |n, _| Wire::Str(&n.interfaces.bios)),
+    ("fault", f::FAULT, |n, _| Wire::opt(&n.fault)),
+    ("deploy_step", f::DEPLOY_STEP, |n, _| Wire::Dict(&n.deploy_step)),
+    ("conductor_group", f::CONDUCTOR_GROUP, |n, _| Wire::Str(&n.conductor_group)),
+    ("automated_clean", f::AUTOMATED_CLEAN, |n, _| Wire::OptBool(n.automated_clean)),
+    ("protected", f::PROTECTED, |n, _| Wire::Bool(n.protected)),
+    ("protected_reason", f::PROTECTED, |n, _| Wire::opt(&n.protected_reason)),
+    ("conductor", f::CONDUCTORS, |n, _| Wire::opt(&n.conductor)),
+    ("owner", f::OWNER, |n, _| Wire::opt(&n.owner)),
+    ("description", f::DESCRIPTION, |n, _| Wire::opt(&n.description)),
+    ("allocation_uuid", f::ALLOCATIONS, |n, _| Wire::opt(&n.allocation_uuid)),
+    ("retired", f::RETIRED, |n, _| Wire::Bool(n.retired)),
+    ("retired_reason", f::RETIRED, |n, _| Wire::opt(&n.retired_reason)),
+    ("lessee", f::LESSEE, |n, _| Wire::opt(&n.lessee)),
+    ("network_data", f::NETWORK_DATA, |n, _| Wire::Dict(&n.network_data)),
+    ("boot_mode", f::BOOT_MODE_FIELDS, |n, _| Wire::opt(&n.boot_mode)),
+    ("secure_boot", f::BOOT_MODE_FIELDS, |n, _| Wire::OptBool(n.secure_boot)),
+    ("shard", f::SHARD, |n, _| Wire::opt(&n.shard)),
+    ("parent_node", f::PARENT_NODE, |n, _| Wire::opt(&n.parent_node)),
+    ("firmware_interface", f::FIRMWARE_INTERFACE, |n, _| Wire::Str(&n.interfaces.firmware)),
+    ("service_step", f::SERVICE, |n, _| Wire::Dict(&n.service_step)),
+    ("disable_power_off", f::DISABLE_POWER_OFF, |n, _| Wire::Bool(n.disable_power_off)),
 ];
 
+/// The link fields of a node, after its own (`links`), with their minimum versions.
+pub(crate) const LINK_VERSIONS: &[(&str, u16, &str)] = &[
+    ("links", 1, ""),
+    ("ports", 1, "/ports"),
+    ("states", f::LINKS_STATES_PROPERTIES, "/states"),
+    ("portgroups", f::PORTGROUP_SUBCONTROLLERS, "/portgroups"),
+    ("volume", f::VOLUME, "/volume"),
+];
+
+/// The fields of the short node list (no `detail`, no `fields`).
+pub(crate) const SUMMARY_FIELDS: &[&str] = &["uuid", "name", "instance_uuid", "power_state", "provision_state", "maintenance"];
+
 fn field_min(name: &str) -> Option<u16> {
-    FIELD_VERSIONS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    FIELD_VERSIONS.iter().find(|(n, ..)| *n == name).map(|(_, v, _)| *v)
 }
 
 fn visible_fields(v: Version) -> Vec<&'static str> {
-    FIELD_VERSIONS.iter().filter(|(_, m)| v.at_least(*m)).map(|(n, _)| *n).collect()
+    FIELD_VERSIONS.iter().filter(|(_, m, _)| v.at_least(*m)).map(|(n, ..)| *n).collect()
+}
+
+fn state_name(s: Option<ProvisionState>, v: Version) -> Option<&'static str> {
+    match s {
+        // Before 1.2, "available" was shown as no state.
+        Some(ProvisionState::Available) if !v.at_least(2) => None,
+        s => s.map(ProvisionState::as_str),
+    }
 }
 
 fn state_str(s: Option<ProvisionState>, v: Version) -> Value {
@@ -189,7 +254,9 @@ pub fn node_json(n: &Node, v: Version, base: &str) -> Map<String, Value> {
     m
 }
 
-fn node_summary(n: &Node, v: Version, base: &str) -> Value {
+/// The short list's node (`NodeWire::summary` writes it now; kept as the tests' oracle).
+#[cfg(test)]
+pub(crate) fn node_summary(n: &Node, v: Version, base: &str) -> Value {
     let mut m = Map::new();
     m.insert("uuid".into(), Value::String(n.uuid.clone()));
     if v.at_least(f::NODE_NAME) {
@@ -290,7 +357,7 @@ fn filter_from(q: &HashMap<String, String>, v: Version) -> ApiResult<NodeFilter>
     Ok(flt)
 }
 
-async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String, String>, mut detail: bool, path: &str, extra: NodeFilter) -> ApiResult<Value> {
+async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String, String>, mut detail: bool, path: &str, extra: NodeFilter) -> ApiResult<Response> {
     if let Some(d) = q.get("detail") {
         if !v.at_least(f::DETAIL_PARAM) {
             return Err(ApiError::too_old(f::DETAIL_PARAM));
@@ -316,32 +383,30 @@ async fn list_nodes(state: &AppState, v: Version, base: &str, q: HashMap<String,
     }
     let lq = wire::list_query(&q, state.config.max_limit, SORTABLE)?;
     let limit = lq.limit.unwrap_or(state.config.max_limit);
-    let nodes = state.store().list_nodes(flt, lq).await?;
-    let last = nodes.last().map(|n| n.uuid.clone());
-    let items: Vec<Value> = nodes
-        .iter()
-        .map(|n| {
-            if detail {
-                Value::Object(node_json(n, v, base))
-            } else if fields.is_some() {
-                wire::select(node_json(n, v, base), &fields)
-            } else {
-                node_summary(n, v, base)
-            }
-        })
-        .collect();
-    Ok(collection("nodes", items, last, limit, base, path, &q))
+    let wire = match &fields {
+        _ if detail => NodeWire::all(v, base),
+        Some(fields) => NodeWire::selected(v, base, fields),
+        None => NodeWire::summary(v, base),
+    };
+    // Each node is written to the page as the reader decodes it: no page of `Node`s or
+    // `Value`s is ever held.
+    let (_, page) = state
+        .store()
+        .for_each_node(flt, lq, (wire, PageWriter::new(limit)), |(wire, page), n| Ok(page.push(wire, n)?))
+        .await?;
+    let next = wire::next_link(page.count(), page.last_uuid(), limit, base, path, &q);
+    json_bytes(page.finish(next.as_deref()))
 }
 
-async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
-    Ok(Json(list_nodes(&s, v, &b, q, false, "nodes", NodeFilter::default()).await?))
+async fn list(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
+    list_nodes(&s, v, &b, q, false, "nodes", NodeFilter::default()).await
 }
 
-async fn list_detail(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
-    Ok(Json(list_nodes(&s, v, &b, q, true, "nodes/detail", NodeFilter::default()).await?))
+async fn list_detail(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
+    list_nodes(&s, v, &b, q, true, "nodes/detail", NodeFilter::default()).await
 }
 
-pub async fn chassis_nodes(s: &AppState, v: Version, b: &str, q: HashMap<String, String>, chassis: String, detail: bool) -> ApiResult<Value> {
+pub async fn chassis_nodes(s: &AppState, v: Version, b: &str, q: HashMap<String, String>, chassis: String, detail: bool) -> ApiResult<Response> {
     let path = format!("chassis/{chassis}/nodes{}", if detail { "/detail" } else { "" });
     list_nodes(s, v, b, q, detail, &path, NodeFilter { chassis_uuid: Some(chassis), ..Default::default() }).await
 }
@@ -355,11 +420,15 @@ fn check_field_versions(fields: Option<&String>, v: Version) -> ApiResult<()> {
     Ok(())
 }
 
-async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn show(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     check_field_versions(q.get("fields"), v)?;
     let fields = wire::parse_fields(q.get("fields"), v, &visible_fields(v))?;
     let n = find(&s, &id, v).await?;
-    Ok(Json(wire::select(node_json(&n, v, &b), &fields)))
+    let wire = match &fields {
+        Some(fields) => NodeWire::selected(v, &b, fields),
+        None => NodeWire::all(v, &b),
+    };
+    json_bytes(serde_json::to_vec(&wire.view(&n)))
 }
 
 // ------------------------------------------------------------------------------------- create

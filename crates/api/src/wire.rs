@@ -3,6 +3,9 @@
 use crate::{ApiError, ApiResult};
 use ferric_core::version::{feature as f, Version};
 use ferric_store::{ListQuery, SortDir};
+use chrono::{Datelike, Timelike};
+use ferric_core::Timestamp;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -26,9 +29,33 @@ const SECRET_KEYS: &[&str] = &[
     "new_pass", "sslkey", "fernetkey", "credential", "configdrive",
 ];
 
+/// For each byte, the `SECRET_KEYS` (bit i for the i-th) that start with it.
+const SECRET_STARTS: [u32; 256] = {
+    assert!(SECRET_KEYS.len() <= 32, "one bit per key in a u32");
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < SECRET_KEYS.len() {
+        t[SECRET_KEYS[i].as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    t
+};
+
+/// Whether a key names a secret: one of `SECRET_KEYS` in it, ignoring ASCII case. One pass
+/// over the key (every dict key of every listed node goes through here), no lowered copy.
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    SECRET_KEYS.iter().any(|s| k.contains(s))
+    let k = key.as_bytes();
+    (0..k.len()).any(|at| {
+        let mut starting = SECRET_STARTS[k[at].to_ascii_lowercase() as usize];
+        while starting != 0 {
+            let s = SECRET_KEYS[starting.trailing_zeros() as usize].as_bytes();
+            if k[at..].len() >= s.len() && k[at..at + s.len()].eq_ignore_ascii_case(s) {
+                return true;
+            }
+            starting &= starting - 1;
+        }
+        false
+    })
 }
 
 /// Replace secret values with `******`, recursively.
@@ -142,20 +169,32 @@ pub fn collection(
     q: &HashMap<String, String>,
 ) -> Value {
     let mut out = Map::new();
-    let full = items.len() >= limit && limit > 0;
+    let next = next_link(items.len(), last_uuid, limit, base, path, q);
     out.insert(name.to_string(), Value::Array(items));
-    if full {
-        if let Some(marker) = last_uuid {
-            let mut params: Vec<(String, String)> =
-                q.iter().filter(|(k, _)| *k != "marker" && *k != "limit").map(|(k, v)| (k.clone(), v.clone())).collect();
-            params.sort();
-            params.push(("limit".into(), limit.to_string()));
-            params.push(("marker".into(), marker));
-            let qs: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
-            out.insert("next".into(), Value::String(format!("{base}/v1/{path}?{}", qs.join("&"))));
-        }
+    if let Some(next) = next {
+        out.insert("next".into(), Value::String(next));
     }
     Value::Object(out)
+}
+
+/// A collection's `next` link: only when the page of `count` items is full.
+pub fn next_link(
+    count: usize,
+    last_uuid: Option<String>,
+    limit: usize,
+    base: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+) -> Option<String> {
+    let full = count >= limit && limit > 0;
+    let marker = last_uuid.filter(|_| full)?;
+    let mut params: Vec<(String, String)> =
+        q.iter().filter(|(k, _)| *k != "marker" && *k != "limit").map(|(k, v)| (k.clone(), v.clone())).collect();
+    params.sort();
+    params.push(("limit".into(), limit.to_string()));
+    params.push(("marker".into(), marker));
+    let qs: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    Some(format!("{base}/v1/{path}?{}", qs.join("&")))
 }
 
 fn enc(s: &str) -> String {
@@ -177,6 +216,152 @@ pub fn ts1(t: &ferric_core::Timestamp) -> Value {
 
 pub fn opt_str(s: &Option<String>) -> Value {
     s.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+// ------------------------------------------------------------- values written without a `Value`
+
+/// A field's value as it goes on the wire, borrowed from the record. A `Serialize` view writes
+/// it straight to the output, with the same bytes as the `Value` that `ts`, `opt_str`, `mask`
+/// and the plain clones would have built.
+#[derive(Clone, Copy)]
+pub enum Wire<'a> {
+    Str(&'a str),
+    OptStr(Option<&'a str>),
+    Bool(bool),
+    OptBool(Option<bool>),
+    Time(Option<&'a Timestamp>),
+    Dict(&'a Map<String, Value>),
+    /// A dict whose secrets are masked, at any depth (as `mask`).
+    Secrets(&'a Map<String, Value>),
+    /// `driver_internal_info`: its `agent_secret_token` masked, whatever its value.
+    Internal(&'a Map<String, Value>),
+    List(&'a [String]),
+}
+
+impl<'a> Wire<'a> {
+    pub fn opt(s: &'a Option<String>) -> Self {
+        Wire::OptStr(s.as_deref())
+    }
+
+    /// The same value with nothing masked.
+    pub fn unmasked(self) -> Self {
+        match self {
+            Wire::Secrets(d) | Wire::Internal(d) => Wire::Dict(d),
+            w => w,
+        }
+    }
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Wire::Str(v) => s.serialize_str(v),
+            Wire::OptStr(v) => v.serialize(s),
+            Wire::Bool(b) => s.serialize_bool(b),
+            Wire::OptBool(b) => b.serialize(s),
+            Wire::Time(None) => s.serialize_unit(),
+            Wire::Time(Some(t)) => s.serialize_str(TsText::new(t).as_str()),
+            Wire::Dict(d) => d.serialize(s),
+            Wire::Secrets(d) => Masked(d).serialize(s),
+            Wire::Internal(d) => {
+                let mut m = s.serialize_map(Some(d.len()))?;
+                for (k, v) in d {
+                    if k == "agent_secret_token" {
+                        m.serialize_entry(k, MASK)?;
+                    } else {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+                m.end()
+            }
+            Wire::List(l) => l.serialize(s),
+        }
+    }
+}
+
+const MASK: &str = "******";
+
+/// `mask(d)` written directly.
+struct Masked<'a>(&'a Map<String, Value>);
+
+impl Serialize for Masked<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            if is_secret_key(k) && !v.is_null() {
+                m.serialize_entry(k, MASK)?;
+            } else if let Value::Object(inner) = v {
+                m.serialize_entry(k, &Masked(inner))?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// `links(base, path)` written directly, `path` given in parts (no `format!` per record).
+pub struct Links<'a> {
+    pub base: &'a str,
+    pub path: [&'a str; 3],
+}
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Link<'a>(&'a Links<'a>, &'static str, &'static str);
+        impl Serialize for Link<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let Link(l, prefix, rel) = *self;
+                let [a, b, c] = l.path;
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("href", &format_args!("{}{prefix}{a}{b}{c}", l.base))?;
+                m.serialize_entry("rel", rel)?;
+                m.end()
+            }
+        }
+        [Link(self, "/v1/", "self"), Link(self, "/", "bookmark")].serialize(s)
+    }
+}
+
+/// A timestamp as `ts` writes it (`%Y-%m-%dT%H:%M:%S%.6f+00:00`), its digits written by hand:
+/// chrono's `format` interprets the pattern on every call. Years outside 0-9999 and leap
+/// seconds, which the fixed width cannot hold, go through chrono.
+pub enum TsText {
+    Fixed([u8; 32]),
+    Other(String),
+}
+
+impl TsText {
+    const LEN: usize = "2026-12-07T20:00:00.123456+00:00".len();
+
+    pub fn new(t: &Timestamp) -> Self {
+        let (year, nanos) = (t.year(), t.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return TsText::Other(t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string());
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000+00:00";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, nanos / 1000);
+        TsText::Fixed(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            TsText::Fixed(b) => std::str::from_utf8(&b[..Self::LEN]).expect("ASCII digits"),
+            TsText::Other(s) => s,
+        }
+    }
 }
 
 /// Apply an RFC 6902 patch to `doc`, Ironic-style: adding a new root attribute is refused, and
@@ -289,6 +474,27 @@ mod tests {
         assert_eq!(m, json!({"ipmi_password": "******", "ipmi_username": "admin", "nested": {"redfish_password": "******", "n": 1}, "agent_token": null}));
         let d = json!({"ipmi_hex_kg_key": "6b6579", "ipmi_port": 623});
         assert_eq!(mask(d.as_object().unwrap()), json!({"ipmi_hex_kg_key": "******", "ipmi_port": 623}));
+    }
+
+    #[test]
+    fn secret_keys_are_found_anywhere_in_any_case() {
+        // The definition: a lowered key contains one of SECRET_KEYS.
+        let by_definition = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            SECRET_KEYS.iter().any(|s| k.contains(s))
+        };
+        let mut keys = vec![String::new(), "p".into(), "pas".into(), "ipmi_port".into(), "Ünïcode_pässword".into()];
+        for s in SECRET_KEYS {
+            let upper = s.to_ascii_uppercase();
+            let cut = &s[..s.len() - 1];
+            for k in [s.to_string(), upper.clone(), format!("x_{upper}_y"), format!("{s}{s}"), format!("é{s}"), cut.to_string(), format!("{cut}_{cut}")] {
+                keys.push(k);
+            }
+        }
+        for k in &keys {
+            assert_eq!(is_secret_key(k), by_definition(k), "{k:?}");
+        }
+        assert!(is_secret_key("Redfish_PASSWORD") && is_secret_key("ipmi_hex_kg_key") && !is_secret_key("redfish_username"));
     }
 
     #[test]

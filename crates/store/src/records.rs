@@ -44,6 +44,7 @@ impl Record for Node {
             ("driver", Sql::Text(self.driver.clone())),
             ("maintenance", Sql::Integer(self.maintenance as i64)),
             ("conductor_group", Sql::Text(self.conductor_group.clone())),
+            ("parent_node", opt(&self.parent_node)),
         ]
     }
 }
@@ -562,10 +563,28 @@ fn list_rows<T>(
     table: &str,
     columns: &[&str],
     select: &str,
-    mut w: Where,
+    w: Where,
     q: &ListQuery,
     map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    each_row(conn, table, columns, select, w, q, |r| {
+        out.push(map(r)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`list_rows`], each row handed to `each` as it is stepped (nothing collected).
+fn each_row(
+    conn: &Connection,
+    table: &str,
+    columns: &[&str],
+    select: &str,
+    mut w: Where,
+    q: &ListQuery,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+) -> Result<()> {
     let key = sort_expr(columns, q.sort_key.as_deref().unwrap_or("id"))?;
     let key = if key == "id" { key } else { format!("IFNULL({key}, '')") };
     let (dir, cmp) = match q.sort_dir {
@@ -595,8 +614,11 @@ fn list_rows<T>(
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.params), map)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+    let mut rows = stmt.query(params_from_iter(w.params))?;
+    while let Some(row) = rows.next()? {
+        each(row)?;
+    }
+    Ok(())
 }
 
 fn node_where(f: &NodeFilter) -> Where {
@@ -630,9 +652,9 @@ fn node_where(f: &NodeFilter) -> Where {
         Some(false) => w.raw("json_extract(data, '$.shard') IS NULL"),
         None => {}
     }
-    w.eq("json_extract(data, '$.parent_node')", &f.parent_node);
+    w.eq("parent_node", &f.parent_node);
     if f.exclude_children && f.parent_node.is_none() {
-        w.raw("json_extract(data, '$.parent_node') IS NULL");
+        w.raw("parent_node IS NULL");
     }
     if let Some(d) = &f.description_contains {
         w.conds.push("instr(json_extract(data, '$.description'), ?) > 0".into());
@@ -743,6 +765,25 @@ impl Store {
         self.read(move |c| {
             let rows = list_rows(c, "nodes", NODE_COLUMNS, "id, reservation, data", node_where(&filter), &q, node_row)?;
             rows.into_iter().map(decode_node).collect()
+        })
+        .await
+    }
+
+    /// [`Store::list_nodes`], each node handed to `f` as it is read (on the reader's thread),
+    /// with `acc` for `f` to write into: a page is never held decoded, nor its rows copied.
+    pub async fn for_each_node<A, F>(&self, filter: NodeFilter, q: ListQuery, mut acc: A, mut f: F) -> Result<A>
+    where
+        A: Send + 'static,
+        F: FnMut(&mut A, &Node) -> Result<()> + Send + 'static,
+    {
+        self.read(move |c| {
+            each_row(c, "nodes", NODE_COLUMNS, "id, reservation, data", node_where(&filter), &q, |r| {
+                let data = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let mut n: Node = decode(r.get(0)?, data)?;
+                n.reservation = r.get(1)?;
+                f(&mut acc, &n)
+            })?;
+            Ok(acc)
         })
         .await
     }

@@ -174,4 +174,10 @@ pub const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     "#,
+    // 9: a node's parent as a column. Every node list filters on it (children are hidden
+    // unless asked for), and `json_extract` parsed each node's whole document to find it.
+    r#"
+    ALTER TABLE nodes ADD COLUMN parent_node TEXT;
+    UPDATE nodes SET parent_node = json_extract(data, '$.parent_node');
+    "#,
 ];

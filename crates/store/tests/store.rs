@@ -167,7 +167,7 @@ async fn pagination_sorting_and_filters() {
     let names: Vec<_> = page.iter().map(|n| n.name.clone().unwrap()).collect();
     assert_eq!(names, ["node-24", "node-23", "node-22"]);
     let next = store
-        .list_nodes(NodeFilter::default(), ListQuery { marker: Some(page[2].uuid.clone()), ..q })
+        .list_nodes(NodeFilter::default(), ListQuery { marker: Some(page[2].uuid.clone()), ..q.clone() })
         .await
         .unwrap();
     assert_eq!(next[0].name.as_deref(), Some("node-21"));
@@ -178,6 +178,38 @@ async fn pagination_sorting_and_filters() {
     assert_eq!(store.count_nodes(f).await.unwrap(), 5);
     let bad = ListQuery { marker: Some(uuid(999)), ..Default::default() };
     assert!(matches!(store.list_nodes(NodeFilter::default(), bad).await, Err(StoreError::InvalidQuery(_))));
+
+    // `for_each_node` hands over the same nodes, in the same order, as `list_nodes`.
+    for (f, q) in [
+        (NodeFilter { owner: Some("proj-a".into()), ..Default::default() }, ListQuery { limit: Some(7), ..Default::default() }),
+        (NodeFilter::default(), ListQuery { marker: Some(page[2].uuid.clone()), ..q.clone() }),
+    ] {
+        let want = store.list_nodes(f.clone(), q.clone()).await.unwrap();
+        let got = store.for_each_node(f, q, Vec::new(), |v, n| {
+            v.push(n.clone());
+            Ok(())
+        }).await.unwrap();
+        assert!(!got.is_empty());
+        assert_eq!(got, want);
+    }
+    let bad = ListQuery { marker: Some(uuid(999)), ..Default::default() };
+    let each = store.for_each_node(NodeFilter::default(), bad, (), |_, _| Ok(())).await;
+    assert!(matches!(each, Err(StoreError::InvalidQuery(_))));
+
+    // The parent is a column, kept with the document on create and update.
+    let mut child = node(&uuid(100), Some("child"));
+    child.parent_node = Some(uuid(0));
+    store.create_node(child).await.unwrap();
+    let top = NodeFilter { exclude_children: true, ..Default::default() };
+    let kids = NodeFilter { parent_node: Some(uuid(0)), ..Default::default() };
+    assert_eq!(store.count_nodes(top.clone()).await.unwrap(), 25);
+    assert_eq!(store.list_nodes(kids.clone(), ListQuery::default()).await.unwrap()[0].uuid, uuid(100));
+    store.update_node::<(), _>(&uuid(100), None, |n| {
+        n.parent_node = None;
+        Ok(())
+    }).await.unwrap().unwrap();
+    assert_eq!(store.count_nodes(top).await.unwrap(), 26);
+    assert_eq!(store.count_nodes(kids).await.unwrap(), 0);
     let bad = ListQuery { sort_key: Some("name; DROP TABLE nodes".into()), ..Default::default() };
     assert!(matches!(store.list_nodes(NodeFilter::default(), bad).await, Err(StoreError::InvalidQuery(_))));
 }
