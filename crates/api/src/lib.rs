@@ -290,6 +290,14 @@ pub(crate) fn created(location: String, body: serde_json::Value) -> Response {
     (StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(body)).into_response()
 }
 
+/// 201 with a body already serialised (see [`json_bytes`]).
+pub(crate) fn created_bytes(location: String, body: serde_json::Result<Vec<u8>>) -> ApiResult<Response> {
+    let mut r = json_bytes(body)?;
+    *r.status_mut() = StatusCode::CREATED;
+    r.headers_mut().insert(header::LOCATION, header::HeaderValue::try_from(location).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?);
+    Ok(r)
+}
+
 /// 200 with a body already serialised (the direct serialisers' output), as `axum::Json` sends it.
 pub(crate) fn json_bytes(body: serde_json::Result<Vec<u8>>) -> ApiResult<Response> {
     let body = body.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

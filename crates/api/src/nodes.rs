@@ -2,7 +2,7 @@
 
 use crate::wire::{self, links, mask, opt_str, parse_bool, ts, ts1, Wire};
 use crate::node_view::{NodeWire, PageWriter};
-use crate::{accepted, created, json_bytes, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
+use crate::{accepted, created_bytes, json_bytes, no_content, ApiError, ApiResult, ApiVersion, AppState, BaseUrl, JsonBody};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, put};
@@ -236,7 +236,8 @@ pub fn node_fields(n: &Node, v: Version, masked: bool) -> Map<String, Value> {
     m
 }
 
-/// The node as `GET /v1/nodes/{id}` shows it.
+/// The node as `GET /v1/nodes/{id}` shows it, as a `Value`: what `NodeWire` (which the API
+/// writes nodes with) is tested against, and what the benches compare with.
 pub fn node_json(n: &Node, v: Version, base: &str) -> Map<String, Value> {
     let mut m = node_fields(n, v, true);
     let id = &n.uuid;
@@ -654,12 +655,12 @@ async fn create(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b)
     check_parent(&s, &mut n, v).await?;
     let n = s.store().create_node(n).await?;
     tracing::info!(node = %n.uuid, driver = %n.driver, "node created");
-    Ok(created(format!("{b}/v1/nodes/{}", n.uuid), Value::Object(node_json(&n, v, &b))))
+    created_bytes(format!("{b}/v1/nodes/{}", n.uuid), serde_json::to_vec(&NodeWire::all(v, &b).view(&n)))
 }
 
 // ------------------------------------------------------------------------------------- patch
 
-async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b): BaseUrl, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>, JsonBody(body): JsonBody) -> ApiResult<Response> {
     let current = find(&s, &id, v).await?;
     let roots = wire::patched_roots(&body);
     let reset_interfaces = match q.get("reset_interfaces") {
@@ -784,7 +785,7 @@ async fn patch(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl(b):
         }
     })
     .await?;
-    Ok(Json(Value::Object(node_json(&n, v, &b))))
+    json_bytes(serde_json::to_vec(&NodeWire::all(v, &b).view(&n)))
 }
 
 /// Change a node record from the API (no conductor work), retrying a held lock.
