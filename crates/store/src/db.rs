@@ -40,7 +40,7 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
-    readers_available: tokio::sync::Semaphore,
+    readers_available: Arc<tokio::sync::Semaphore>,
     path: PathBuf,
     /// Write jobs sent to the writer since open (see [`Store::write_count`]).
     writes: AtomicU64,
@@ -89,7 +89,7 @@ impl Store {
             inner: Arc::new(Inner {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
-                readers_available: tokio::sync::Semaphore::new(readers.len()),
+                readers_available: Arc::new(tokio::sync::Semaphore::new(readers.len())),
                 readers: Mutex::new(readers),
                 path: config.path,
                 writes: AtomicU64::new(0),
@@ -146,12 +146,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.inner.readers_available.acquire().await.map_err(|_| StoreError::Closed)?;
+        // The permit goes with the connection into the blocking task and is given back with
+        // it: a caller that stops waiting (a client that hung up) must not free the permit of
+        // a connection still in use, or the next reader finds none.
+        let permit = self.inner.readers_available.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let conn = inner.readers.lock().unwrap().pop().expect("a permit guarantees a reader");
             let r = f(&conn);
             inner.readers.lock().unwrap().push(conn);
+            drop(permit);
             r
         })
         .await
