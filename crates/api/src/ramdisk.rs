@@ -99,27 +99,36 @@ fn lookup_response(s: &AppState, node: &Node, token: Option<String>, b: &str) ->
 }
 
 /// Issue the node's agent token if it has none yet; `Some(token)` only when issued now.
+/// A node locked by a task (the conductor that is booting it into the ramdisk: a fast
+/// machine looks up before that task is over) is retried as Ironic's `get_node_with_token`
+/// retries its lock upgrade, then answered 409, after which the agent pauses and looks up
+/// again. A masked token instead would be final: an agent without one gives up.
 async fn issue_token(s: &AppState, node: &Node) -> ApiResult<(Node, Option<String>)> {
     if node.driver_internal_info.contains_key(TOKEN_KEY) {
         return Ok((node.clone(), None));
     }
-    let t = new_token();
-    let t2 = t.clone();
-    match s
-        .store()
-        .update_node(&node.uuid, None, move |n| {
-            if n.driver_internal_info.contains_key(TOKEN_KEY) {
-                return Err(()); // another caller won the race
-            }
-            n.driver_internal_info.insert(TOKEN_KEY.into(), Value::String(t2.clone()));
-            Ok(())
-        })
-        .await
-    {
-        Ok(Ok(n)) => Ok((n, Some(t))),
-        Ok(Err(())) | Err(ferric_store::StoreError::Locked { .. }) => Ok((node.clone(), None)),
-        Err(e) => Err(e.into()),
-    }
+    let token = new_token();
+    crate::retry_locked(s, || {
+        let t = token.clone();
+        async move {
+            let t2 = t.clone();
+            let r = s
+                .store()
+                .update_node(&node.uuid, None, move |n| {
+                    if n.driver_internal_info.contains_key(TOKEN_KEY) {
+                        return Err(()); // another caller won the race
+                    }
+                    n.driver_internal_info.insert(TOKEN_KEY.into(), Value::String(t2));
+                    Ok(())
+                })
+                .await?;
+            Ok(match r {
+                Ok(n) => (n, Some(t)),
+                Err(()) => (node.clone(), None),
+            })
+        }
+    })
+    .await
 }
 
 /// `POST /v1/continue_inspection`: the ramdisk's report. Served at 1.1 (IPA and the

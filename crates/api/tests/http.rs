@@ -1157,3 +1157,33 @@ async fn a_ramdisk_error_fails_inspection_and_oversized_reports_are_refused() {
     // The list shows the start of the (long) event.
     assert!(events.iter().any(|e| e.starts_with("Failed to finish inspection: Failed to inspect hardware. Reason: failed to run inspection hooks")), "{hist}");
 }
+
+/// A ramdisk that looks its node up while a conductor task still holds it (the task that
+/// powered it on to clean or deploy) gets 409 once the lock retries are spent, as from
+/// Ironic's `get_node_with_token`, and looks up again later; it never gets the masked
+/// token, which would tell it the token went to someone else and make it give up.
+#[tokio::test]
+async fn a_lookup_of_a_locked_node_is_a_conflict_not_a_masked_token() {
+    let s = start().await;
+    let (st, node) = s.post("/v1/nodes", json!({"driver": "fake-hardware", "name": "busy"})).await;
+    assert_eq!(st, 201);
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+    s.store
+        .update_node(&uuid, None, |n| -> Result<(), ()> {
+            n.provision_state = ferric_core::ProvisionState::Cleaning;
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    s.store.reserve_node(&uuid, "the-cleaning-task").await.unwrap();
+    let (st, body) = s.get_at(&format!("/v1/lookup?node_uuid={uuid}"), "1.84").await;
+    assert_eq!(st, 409, "{body}");
+    assert!(fault(&body).contains("locked"), "{body}");
+    assert!(s.store.get_node(&uuid).await.unwrap().driver_internal_info.get("agent_secret_token").is_none(), "no token was issued");
+
+    assert!(s.store.release_node(&uuid, "the-cleaning-task").await.unwrap());
+    let (st, l) = s.get_at(&format!("/v1/lookup?node_uuid={uuid}"), "1.84").await;
+    assert_eq!(st, 200, "{l}");
+    assert_eq!(l["config"]["agent_token"].as_str().map(str::len), Some(64), "the real token, once the node is free");
+}

@@ -17,6 +17,16 @@ fn not_found() -> ConductorError {
     ConductorError::NotFound { kind: "Node", ident: "matching the inspection data".into() }
 }
 
+/// Whether a report may be for this node: it waits for one (`inspect wait`), or it is still
+/// `inspecting` under a lock, which is the task booting it. The machine runs the ramdisk as
+/// soon as the BMC powers it on, and a fast one reports before that task has recorded
+/// `inspect wait` (Ironic only ever sees slow real machines; its lookup wants `inspect wait`
+/// and IPA does not resend a refused report). [`Conductor::continue_inspection`] waits for
+/// the lock and checks for `inspect wait` again, so no report is processed early.
+fn awaits_report(n: &Node) -> bool {
+    n.provision_state == S::InspectWait || (n.provision_state == S::Inspecting && n.reservation.is_some())
+}
+
 impl Conductor {
     /// Boot the node into the inspection ramdisk: cache its BMC addresses for lookup, PXE as
     /// the next boot device, then power on (or reboot if it is on), as Ironic's managed
@@ -29,6 +39,9 @@ impl Conductor {
         if driver.hardware_type == "fake-hardware" {
             ferric_drivers::fake::remember_boot_device(&mut task.node, "pxe", false);
         }
+        // Stored before the power-on: a report that comes back before `inspect wait` is
+        // recorded can then be looked up by BMC address too.
+        self.save(task).await?;
         // Ironic powers off, prepares the boot and powers on; with `disable_power_off` it
         // reboots instead.
         let current = driver.power.get_power_state(&task.node).await?;
@@ -51,7 +64,8 @@ impl Conductor {
 
     /// Find the node an inspection report belongs to (Ironic's `inspect_utils.lookup_node`):
     /// by UUID, by port MACs, then cross-checked against cached BMC addresses. The node must
-    /// be waiting for inspection. Ambiguity is an error, never a guess.
+    /// be waiting for inspection, or still being booted for it (`awaits_report`). Ambiguity
+    /// is an error, never a guess.
     pub async fn inspection_lookup(&self, macs: &[String], bmcs: &[String], node_uuid: Option<&str>) -> CResult<Node> {
         self.inspection_lookup_with_serial(macs, bmcs, node_uuid, None).await
     }
@@ -71,7 +85,7 @@ impl Conductor {
                 let mut waiting = Vec::new();
                 for uuid in self.store().nodes_with_serial(serial).await? {
                     let n = self.store().get_node(&uuid).await?;
-                    if n.provision_state == S::InspectWait {
+                    if awaits_report(&n) {
                         waiting.push(n);
                     }
                 }
@@ -117,22 +131,21 @@ impl Conductor {
             }
         }
         if let Some(n) = &node {
-            if n.provision_state != S::InspectWait {
+            if !awaits_report(n) {
                 tracing::error!(node = %n.uuid, state = %n.provision_state, "inspection lookup found a node that is not waiting for inspection");
                 return Err(not_found());
             }
         }
         if !bmcs.is_empty() {
+            let states = vec![S::InspectWait.as_str().into(), S::Inspecting.as_str().into()];
             let waiting = store
-                .list_nodes(
-                    ferric_store::NodeFilter { provision_state: Some(S::InspectWait.as_str().into()), ..Default::default() },
-                    Default::default(),
-                )
+                .list_nodes(ferric_store::NodeFilter { provision_states: Some(states), ..Default::default() }, Default::default())
                 .await?;
             let by_bmc: Vec<Node> = waiting
                 .into_iter()
                 .filter(|c| {
-                    c.driver_internal_info
+                    awaits_report(c)
+                        && c.driver_internal_info
                         .get(LOOKUP_CACHE)
                         .and_then(Value::as_array)
                         .is_some_and(|a| a.iter().filter_map(Value::as_str).any(|x| bmcs.iter().any(|b| b == x)))
@@ -156,6 +169,12 @@ impl Conductor {
 
     /// Accept an inspection report for a node waiting for it: take the lock, resume, record
     /// the report, and process it on a worker. Returns once the report is accepted.
+    ///
+    /// A report that came while the node was still being booted for inspection waits here
+    /// for that task's lock (`acquire` retries a locked node `node_locked_retry_attempts`
+    /// times, `node_locked_retry_interval` apart; the API retries a 409 as often again):
+    /// the boot task holds it only for the power-on and one write after it. The state is
+    /// checked under the lock, so only a node in `inspect wait` is resumed.
     pub async fn continue_inspection(&self, node_uuid: &str, inventory: Value, plugin_data: Dict) -> CResult<()> {
         let mut task = self.acquire(node_uuid).await?;
         // A discovered machine's first report comes while its new node is in enroll.
@@ -619,6 +638,91 @@ mod tests {
         assert_eq!(n.properties["root_device"], json!({"serial": "RAID-NEW"}));
         assert_eq!(n.properties["local_gb"], 1116, "1199638052864 B = 1117.25 GiB, minus 1");
         assert_eq!(ports_by_mac(&store).await.len(), 4, "nothing changes the second time");
+    }
+
+    /// A machine that boots and reports at once (the lab with no boot delay): its BMC's
+    /// power-on delivers the report, as the API would (lookup, then `continue_inspection`),
+    /// while the task powering it on still holds the node in `inspecting`.
+    struct ReportsOnPowerOn {
+        conductor: std::sync::OnceLock<Conductor>,
+        /// The report's lookup keys: MACs and BMC addresses.
+        keys: (Vec<String>, Vec<String>),
+        /// What the lookup found (the node's state then), and the delivery.
+        delivered: tokio::sync::mpsc::UnboundedSender<(CResult<S>, Option<tokio::task::JoinHandle<CResult<()>>>)>,
+    }
+
+    impl ferric_drivers::PowerInterface for ReportsOnPowerOn {
+        fn validate(&self, _node: &Node) -> ferric_drivers::DResult<()> {
+            Ok(())
+        }
+        fn get_power_state<'a>(&'a self, node: &'a Node) -> ferric_drivers::BoxFut<'a, ferric_drivers::DResult<PowerState>> {
+            Box::pin(async move { Ok(node.power_state.unwrap_or(PowerState::Off)) })
+        }
+        fn set_power_state<'a>(&'a self, _node: &'a Node, target: PowerState, _t: Option<u64>) -> ferric_drivers::BoxFut<'a, ferric_drivers::DResult<PowerState>> {
+            Box::pin(async move {
+                if target == PowerState::Off {
+                    return Ok(PowerState::Off);
+                }
+                let c = self.conductor.get().expect("the conductor is set").clone();
+                let found = c.inspection_lookup(&self.keys.0, &self.keys.1, None).await;
+                let delivery = found.as_ref().ok().map(|n| {
+                    let (uuid, (inventory, plugin_data)) = (n.uuid.clone(), kvm_report());
+                    tokio::spawn(async move { c.continue_inspection(&uuid, inventory, plugin_data).await })
+                });
+                let _ = self.delivered.send((found.map(|n| n.provision_state), delivery));
+                Ok(PowerState::On)
+            })
+        }
+    }
+
+    fn kvm_report() -> (Value, Dict) {
+        let mut plugin_data: Dict = fixture("metal3-inspector-data-kvm-vm.json").as_object().unwrap().clone();
+        let inventory = plugin_data.remove("inventory").unwrap();
+        (inventory, plugin_data)
+    }
+
+    /// A report that arrives before the conductor has recorded `inspect wait` is looked up
+    /// (by MAC, or by BMC address alone) and waits for the node's lock, then is processed:
+    /// it is not refused and lost. Nothing here depends on timing: the report is sent from
+    /// inside the power-on, before the boot task can record the wait state.
+    #[tokio::test]
+    async fn a_report_sent_during_the_power_on_is_not_lost() {
+        for by_bmc in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(StoreConfig::new(dir.path().join("db.sqlite"))).unwrap();
+            let keys = if by_bmc { (vec![], vec!["192.0.2.10".to_string()]) } else { (vec!["00:ca:ff:65:6e:68".to_string()], vec![]) };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let power = std::sync::Arc::new(ReportsOnPowerOn { conductor: Default::default(), keys, delivered: tx });
+            let mut drivers = Registry::builtin();
+            drivers.impls.power.insert("fake", power.clone());
+            // A generous bound for the lock wait: the boot task holds the node for two writes.
+            let cfg = ConductorConfig { node_locked_retry_interval: Duration::from_millis(10), node_locked_retry_attempts: 500, ..Default::default() };
+            let c = Conductor::new(store.clone(), drivers, cfg);
+            power.conductor.set(c.clone()).ok().unwrap();
+            let mut node = Node {
+                uuid: UUID.into(),
+                driver: "fake-hardware".into(),
+                interfaces: ferric_core::Interfaces { inspect: "agent".into(), ..Default::default() },
+                created_at: now(),
+                ..Default::default()
+            };
+            node.driver_info.insert("fake_address".into(), json!("192.0.2.10"));
+            store.create_node(node).await.unwrap();
+            if !by_bmc {
+                store.create_port(port("00:ca:ff:65:6e:68", true)).await.unwrap();
+            }
+            c.provision(UUID, Event::Manage, ProvisionArgs::default()).await.unwrap();
+            settled(&store).await;
+
+            c.provision(UUID, Event::Inspect, ProvisionArgs::default()).await.unwrap();
+            let (seen, delivery) = rx.recv().await.unwrap();
+            assert_eq!(seen.map_err(|e| e.to_string()), Ok(S::Inspecting), "by BMC: {by_bmc}: the lookup finds the node being booted");
+            delivery.unwrap().await.unwrap().unwrap();
+            let n = settled(&store).await;
+            assert_eq!(n.provision_state, S::Manageable, "by BMC: {by_bmc}: {:?}", n.last_error);
+            assert_eq!(n.properties["cpu_arch"], "x86_64", "by BMC: {by_bmc}: the report was processed");
+            assert_eq!(store.list_inspections(UUID).await.unwrap().len(), 1, "by BMC: {by_bmc}: one report, stored once");
+        }
     }
 
     #[tokio::test]

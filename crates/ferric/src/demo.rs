@@ -12,7 +12,7 @@
 
 use ferric_lab::host::{spawn_hosts, HostConfig, HostEvent};
 use ferric_lab::lab::{Bind, Lab, LabConfig};
-use ferric_lab::machine::PowerDelay;
+use ferric_lab::machine::{Machine, PowerDelay};
 use ferric_cli::OutputFormat;
 use ferric_lab::profiles::{fleet, MachineSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -227,33 +227,56 @@ pub async fn lab(a: LabArgs) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(Clone)]
 struct Api {
     http: reqwest::Client,
     base: String,
 }
 
+/// What a busy server refuses only for now is asked again, as an operator's tool should: 503
+/// (no free conductor worker, e.g. thousands of verifications queued) and 409 node locked,
+/// after 50 ms, doubling up to 2 s, 40 times at most (about a minute per request).
+const RETRY: ferric_cli::client::RetryPolicy =
+    ferric_cli::client::RetryPolicy { max_retries: 40, base_delay: Duration::from_millis(50), max_delay: Duration::from_secs(2) };
+
+/// Requests in flight at once when the demo enrolls nodes or reads their inventories.
+const IN_FLIGHT: usize = 8;
+
+/// Up to this many nodes the fleet table has a row per node; above, a summary per profile.
+const TABLE_ROWS: usize = 50;
+
 impl Api {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url).header("X-OpenStack-Ironic-API-Version", "1.96");
-        if let Some(b) = &body {
-            req = req.json(b);
+        let mut retry = 0;
+        loop {
+            let mut req = self.http.request(method.clone(), &url).header("X-OpenStack-Ironic-API-Version", "1.96");
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+            let status = resp.status();
+            let text = resp.text().await.map_err(|e| format!("{method} {url}: {e}"))?;
+            if status.is_success() {
+                return Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) });
+            }
+            let message = ferric_cli::error::decode_error_body(&text).unwrap_or(text);
+            if retry < RETRY.max_retries && ferric_cli::client::is_retriable(status.as_u16(), &message) {
+                tokio::time::sleep(RETRY.delay(retry)).await;
+                retry += 1;
+                continue;
+            }
+            return Err(format!("{method} {url}: {status}: {message}"));
         }
-        let resp = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| format!("{method} {url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{method} {url}: {status}: {}", ferric_cli::error::decode_error_body(&text).unwrap_or(text)));
-        }
-        Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) })
     }
 
-    /// Every node (`fields` only), page after page: a page holds at most `[api] max_limit`.
-    async fn all_nodes(&self, fields: &str) -> Result<Vec<Value>, String> {
+    /// Every node matching `query` (`fields` only), page after page: a page holds at most
+    /// `[api] max_limit`.
+    async fn all_nodes(&self, query: &str, fields: &str) -> Result<Vec<Value>, String> {
         let mut nodes: Vec<Value> = Vec::new();
         loop {
             let marker = nodes.last().and_then(|n| n["uuid"].as_str()).map(|u| format!("&marker={u}")).unwrap_or_default();
-            let page = self.call(reqwest::Method::GET, &format!("/v1/nodes?fields=uuid,{fields}&limit=1000{marker}"), None).await?;
+            let page = self.call(reqwest::Method::GET, &format!("/v1/nodes?{query}fields=uuid,{fields}&limit=1000{marker}"), None).await?;
             let page = page["nodes"].as_array().cloned().unwrap_or_default();
             let last = page.len() < 1000;
             nodes.extend(page);
@@ -262,6 +285,51 @@ impl Api {
             }
         }
     }
+
+    /// Enroll a lab machine with its BMC's `driver_info` (node, PXE port) and ask for
+    /// `manage`; its UUID.
+    async fn enroll(&self, m: &Machine, driver_info: serde_json::Map<String, Value>) -> Result<String, String> {
+        let body = json!({"name": m.spec.name, "driver": "redfish", "inspect_interface": "agent", "driver_info": driver_info,
+                          "resource_class": m.spec.profile.name()});
+        let node = self.call(reqwest::Method::POST, "/v1/nodes", Some(body)).await?;
+        let uuid = node["uuid"].as_str().unwrap_or_default().to_string();
+        self.call(reqwest::Method::POST, "/v1/ports", Some(json!({"address": m.spec.pxe_mac(), "node_uuid": uuid, "pxe_enabled": true}))).await?;
+        self.call(reqwest::Method::PUT, &format!("/v1/nodes/{uuid}/states/provision"), Some(json!({"target": "manage"}))).await?;
+        Ok(uuid)
+    }
+}
+
+/// Run `work(i)` for every `i` in `0..n`, at most [`IN_FLIGHT`] at a time; the results in
+/// order of `i`. The first error stops it. `done` is called once per finished item.
+async fn each<T, F, Fut>(n: usize, work: F, done: impl Fn()) -> Result<Vec<T>, String>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < n || !running.is_empty() {
+        while next < n && running.len() < IN_FLIGHT {
+            let f = work(next);
+            let i = next;
+            running.spawn(async move { (i, f.await) });
+            next += 1;
+        }
+        if let Some(r) = running.join_next().await {
+            let (i, r) = r.map_err(|e| format!("a demo task failed: {e}"))?;
+            out[i] = Some(r?);
+            done();
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// How often the demo polls the server while it waits: more seldom for a large fleet, whose
+/// answers cost the server more.
+fn poll_interval(n: u64) -> Duration {
+    Duration::from_millis((n / 10).clamp(200, 1000))
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -454,37 +522,29 @@ ipa_inspection_collectors = "{collectors}"
         }
     };
 
-    // Enroll.
+    // Enroll and manage (verifying talks to every BMC), a few nodes at a time.
     let n = lab.len() as u64;
     let b = bar(n, "enroll");
-    let mut uuids = Vec::new();
-    for i in 0..lab.len() {
-        let m = lab.machine(i);
-        let node = api
-            .call(
-                reqwest::Method::POST,
-                "/v1/nodes",
-                Some(json!({"name": m.spec.name, "driver": "redfish", "inspect_interface": "agent", "driver_info": lab.driver_info(i),
-                            "resource_class": m.spec.profile.name()})),
-            )
-            .await?;
-        let uuid = node["uuid"].as_str().unwrap_or_default().to_string();
-        api.call(reqwest::Method::POST, "/v1/ports", Some(json!({"address": m.spec.pxe_mac(), "node_uuid": uuid, "pxe_enabled": true}))).await?;
-        api.call(reqwest::Method::PUT, &format!("/v1/nodes/{uuid}/states/provision"), Some(json!({"target": "manage"}))).await?;
-        uuids.push(uuid);
-        b.inc(1);
-    }
+    let uuids = each(
+        lab.len(),
+        |i| {
+            let (api, m, driver_info) = (api.clone(), lab.machine(i).clone(), lab.driver_info(i));
+            async move { api.enroll(&m, driver_info).await }
+        },
+        || b.inc(1),
+    )
+    .await?;
     b.finish_and_clear();
-    // Manage: verifying talks to every BMC.
     let b = bar(n, "manage");
     loop {
-        let nodes = api.all_nodes("provision_state,last_error").await?;
-        let done = nodes.iter().filter(|x| x["provision_state"] != "verifying").count() as u64;
-        b.set_position(done);
-        if done == n {
-            let bad: Vec<String> = nodes
+        let verifying = api.all_nodes("provision_state=verifying&", "name").await?.len() as u64;
+        b.set_position(n - verifying.min(n));
+        if verifying == 0 {
+            // A failed verification goes back to enroll with the reason.
+            let bad: Vec<String> = api
+                .all_nodes("provision_state=enroll&", "last_error")
+                .await?
                 .iter()
-                .filter(|x| x["provision_state"] != "manageable")
                 .map(|x| format!("{}: {}", x["uuid"], x["last_error"]))
                 .collect();
             b.finish_and_clear();
@@ -496,7 +556,7 @@ ipa_inspection_collectors = "{collectors}"
         if Instant::now() > deadline {
             return Err("timed out waiting for the nodes to become manageable".into());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(poll_interval(n)).await;
     }
     let enrolled = started.elapsed();
     // Inspect: one bulk inspection; the machines network-boot the agent.
@@ -528,20 +588,43 @@ ipa_inspection_collectors = "{collectors}"
         if Instant::now() > deadline {
             return Err("timed out waiting for the bulk inspection".into());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(poll_interval(n)).await;
     };
     b.finish_and_clear();
     let inspected = t_inspect.elapsed();
 
-    // The fleet, checked against the simulated hardware.
+    // The fleet, checked against the simulated hardware: the nodes in one paged list, the
+    // inventories a few at a time.
+    let b = bar(n, "check");
+    let mut listed: std::collections::HashMap<String, Value> = api
+        .all_nodes("", "provision_state,properties")
+        .await?
+        .into_iter()
+        .map(|x| (x["uuid"].as_str().unwrap_or_default().to_string(), x))
+        .collect();
+    let inventories = each(
+        uuids.len(),
+        |i| {
+            let (api, uuid) = (api.clone(), uuids[i].clone());
+            async move { Ok(api.call(reqwest::Method::GET, &format!("/v1/nodes/{uuid}/inventory"), None).await.unwrap_or(Value::Null)) }
+        },
+        || b.inc(1),
+    )
+    .await?;
+    b.finish_and_clear();
+    let items: std::collections::HashMap<&str, &Value> = job["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| Some((x["node_uuid"].as_str()?, x)))
+        .collect();
     let mut rows = Vec::new();
     let mut bad = 0;
-    for (i, uuid) in uuids.iter().enumerate() {
+    for (i, (uuid, inv)) in uuids.iter().zip(&inventories).enumerate() {
         let spec = &lab.machine(i).spec;
-        let node = api.call(reqwest::Method::GET, &format!("/v1/nodes/{uuid}"), None).await?;
-        let inv = api.call(reqwest::Method::GET, &format!("/v1/nodes/{uuid}/inventory"), None).await.unwrap_or(Value::Null);
-        let item = job["nodes"].as_array().and_then(|a| a.iter().find(|x| x["node_uuid"] == uuid.as_str())).cloned().unwrap_or(Value::Null);
-        let mut problems = mismatches(spec, &node, &inv);
+        let node = listed.remove(uuid).unwrap_or(Value::Null);
+        let item = items.get(uuid.as_str()).copied().cloned().unwrap_or(Value::Null);
+        let mut problems = mismatches(spec, &node, inv);
         if node["provision_state"] != "manageable" {
             problems.insert(0, format!("state {}", node["provision_state"]));
         }
@@ -578,7 +661,29 @@ ipa_inspection_collectors = "{collectors}"
             Value::String(x) => x.clone(),
             o => o.to_string(),
         };
-        for r in &rows {
+        // A large fleet: a line per profile, then the rows that do not match (if any).
+        let shown: Vec<&Value> = if rows.len() <= TABLE_ROWS {
+            rows.iter().collect()
+        } else {
+            let mut per_profile: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+            for r in &rows {
+                let e = per_profile.entry(s(&r["profile"])).or_default();
+                e.0 += 1;
+                e.1 += usize::from(r["provision_state"] == "manageable");
+                e.2 += usize::from(r["matches"] == true);
+            }
+            let mut p = ferric_cli::output::new_table(&["Profile", "Nodes", "Manageable", "Match hardware"]);
+            for (profile, (nodes, manageable, matching)) in per_profile {
+                p.add_row(vec![profile, nodes.to_string(), manageable.to_string(), matching.to_string()]);
+            }
+            println!("{p}");
+            let wrong: Vec<&Value> = rows.iter().filter(|r| r["matches"] != true).collect();
+            if wrong.len() > TABLE_ROWS {
+                eprintln!("{} nodes do not match their hardware; the first {TABLE_ROWS}:", wrong.len());
+            }
+            wrong.into_iter().take(TABLE_ROWS).collect()
+        };
+        for r in &shown {
             let root = if r["root_disk"].is_object() {
                 format!("{} ({} GiB)", s(&r["root_disk"]["name"]), r["root_disk"]["size"].as_u64().unwrap_or(0) >> 30)
             } else {
@@ -588,7 +693,9 @@ ipa_inspection_collectors = "{collectors}"
             let ok = if r["matches"] == true { "yes".to_string() } else { format!("NO: {}", r["mismatches"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default()) };
             t.add_row(vec![s(&r["name"]), s(&r["profile"]), s(&r["provision_state"]), s(&r["cpus"]), mem, s(&r["disks"]), s(&r["nics"]), root, ok]);
         }
-        println!("{t}");
+        if !shown.is_empty() {
+            println!("{t}");
+        }
         eprintln!(
             "{} servers enrolled and managed in {:.1} s, inspected in {:.1} s over the network boot; {} match their hardware; {:.1} s in all",
             rows.len(),

@@ -117,6 +117,9 @@ pub fn spawn_hosts(
             if let Some(h) = running.lock().unwrap().remove(&machine) {
                 h.abort();
             }
+            if let (LabEvent::PowerOff { .. }, Some(m)) = (&ev, machines.get(machine)) {
+                discard_tree(&config.trees, &m.spec.name);
+            }
             let LabEvent::NetBoot { mac, .. } = ev else { continue };
             let Some(m) = machines.get(machine).cloned() else { continue };
             let (http, config, send) = (http.clone(), config.clone(), send.clone());
@@ -132,6 +135,19 @@ pub fn spawn_hosts(
             h.abort();
         }
     })
+}
+
+/// A powered-off machine's tree goes (the next boot writes it again, from the spec): a few
+/// hundred files each, 10,000 trees would exhaust a tmpfs's inodes. Renamed at once, so
+/// that a boot right after writes a new one, and deleted on the blocking pool.
+fn discard_tree(trees: &std::path::Path, name: &str) {
+    let root = trees.join(name);
+    let trash = trees.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+    if std::fs::rename(&root, &trash).is_ok() {
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(trash);
+        });
+    }
 }
 
 async fn netboot(

@@ -10,12 +10,14 @@
 //!   share one session store: clients cache a session per host and port.
 //!
 //! The lab ends with [`Lab::shutdown`] or when it is dropped (listeners stop accepting; the
-//! connections still open end when their clients close them).
+//! connections still open end after the request they serve). A BMC closes a connection
+//! idle for [`IDLE_CONNECTION`], as real BMCs do.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -101,6 +103,49 @@ fn unknown_bmc(path: &str) -> Response {
     (axum::http::StatusCode::NOT_FOUND, [("Content-Type", "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
+/// How long a BMC keeps an idle connection open. Real BMCs close idle connections after a
+/// few seconds (they have few to give); the lab's did not, so a conductor's connection pool
+/// kept one open to every BMC, and 10,000 BMCs on their own addresses needed more than
+/// 20,000 file descriptors (listeners and connections).
+pub const IDLE_CONNECTION: Duration = Duration::from_secs(5);
+
+/// Serve a listener's BMC(s) over HTTP/1.1 until `stop`, as `axum::serve` does, except that
+/// a connection waiting for its next request is closed after [`IDLE_CONNECTION`] (hyper's
+/// header-read timeout runs from the moment a connection waits for a request).
+async fn serve_bmcs(listener: tokio::net::TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lab BMC cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => return,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(IDLE_CONNECTION);
+            let mut conn = std::pin::pin!(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 fn listen_error(addr: SocketAddr, e: io::Error) -> io::Error {
     let hint = if e.raw_os_error() == Some(24) { " (too many open files: raise the limit, ulimit -n)" } else { "" };
     io::Error::new(e.kind(), format!("lab BMC cannot listen on {addr}: {e}{hint}"))
@@ -116,9 +161,6 @@ impl Lab {
         let machines: Vec<Arc<Machine>> = specs.into_iter().enumerate().map(|(i, s)| Arc::new(Machine::new(i, s, config.power_delay, tx.clone()))).collect();
         drop(tx);
         let mut lab = Lab { machines, endpoints: Vec::new(), credentials: config.credentials.clone(), stop, tasks: Vec::new() };
-        let until = move |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         match config.bind {
             Bind::PerMachine { port } => {
                 for m in &lab.machines {
@@ -128,10 +170,7 @@ impl Lab {
                     let bmc = Arc::new(Bmc::new(m.clone(), String::new(), credentials.clone(), Arc::new(SessionStore::new()), config.vendor_quirks));
                     lab.endpoints.push(Endpoint { redfish_address: format!("http://{local}"), system_path: bmc.system_path(), listen: local });
                     let app = Router::new().fallback(serve_one).with_state(bmc);
-                    let stop = until(stopped.clone());
-                    lab.tasks.push(tokio::spawn(async move {
-                        let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-                    }));
+                    lab.tasks.push(tokio::spawn(serve_bmcs(listener, app, stopped.clone())));
                 }
             }
             Bind::SinglePort { addr } => {
@@ -148,10 +187,7 @@ impl Lab {
                     }
                 }
                 let app = Router::new().fallback(serve_routed).with_state(Arc::new(map));
-                let stop = until(stopped.clone());
-                lab.tasks.push(tokio::spawn(async move {
-                    let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-                }));
+                lab.tasks.push(tokio::spawn(serve_bmcs(listener, app, stopped.clone())));
             }
         }
         tracing::info!(machines = lab.machines.len(), "lab BMCs listening");

@@ -178,6 +178,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        // The reader (connection and permit) goes into the blocking task and back to the pool
+        // with it: a caller that stops waiting (a client that hung up) must not free the permit
+        // of a connection still in use, or the next reader finds none.
         let reader = self.inner.clone().take_reader().await?;
         tokio::task::spawn_blocking(move || f(reader.conn())).await.map_err(|_| StoreError::Closed)?
     }

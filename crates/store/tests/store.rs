@@ -647,4 +647,35 @@ async fn heartbeats_change_only_their_fields() {
         store.record_heartbeat(&uuid(9), vec![]).await,
         Err(StoreError::NotFound { .. })
     ));
+
+/// A reader whose caller stops waiting (an HTTP client that hung up drops the request's
+/// future) keeps its connection until its query ends; the next readers wait for it. They
+/// used to find the pool empty, panic while holding its lock and leave every later read
+/// failing ("the store is shut down"), found with 10,000 lab machines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_given_up_by_its_caller_keeps_its_connection_until_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig { readers: 1, ..StoreConfig::new(dir.path().join("ferric.sqlite")) }).unwrap();
+    store.create_node(node(&uuid(1), Some("n1"))).await.unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let s = store.clone();
+    let first = tokio::spawn(async move {
+        s.read(move |_| {
+            started_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || started.recv().unwrap()).await.unwrap();
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    let s = store.clone();
+    let second = tokio::spawn(async move { s.get_node("n1").await });
+    // Time for a second reader to (wrongly) run while the only connection is still out.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    go.send(()).unwrap();
+    assert_eq!(second.await.unwrap().unwrap().uuid, uuid(1));
+    assert_eq!(store.get_node("n1").await.unwrap().uuid, uuid(1), "the store still reads");
 }
