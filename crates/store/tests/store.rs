@@ -647,6 +647,7 @@ async fn heartbeats_change_only_their_fields() {
         store.record_heartbeat(&uuid(9), vec![]).await,
         Err(StoreError::NotFound { .. })
     ));
+}
 
 /// A reader whose caller stops waiting (an HTTP client that hung up drops the request's
 /// future) keeps its connection until its query ends; the next readers wait for it. They
