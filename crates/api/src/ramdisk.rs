@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferric_core::version::feature as f;
-use ferric_core::{validate, Node, ProvisionState};
+use ferric_core::{validate, Node};
 use ferric_store::PortFilter;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -290,7 +290,7 @@ async fn heartbeat(State(s): State<AppState>, ApiVersion(v): ApiVersion, BaseUrl
     if stored.is_empty() || !same_token(stored, &token) {
         return Err(ApiError::bad_request("Invalid or missing agent token received."));
     }
-    if !ProvisionState::parse(&node.provision_state).is_some_and(ProvisionState::lookup_allowed) {
+    if !node.provision_state.lookup_allowed() {
         return Err(ApiError::conflict(format!(
             "Node {} is not in a state where it accepts heartbeats ({}).",
             node.uuid, node.provision_state

@@ -693,8 +693,7 @@ pub const AGENT_TOKEN: &str = "agent_secret_token";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentView {
     pub uuid: String,
-    /// The `provision_state` column, as stored.
-    pub provision_state: String,
+    pub provision_state: ferric_core::ProvisionState,
     pub token: Option<String>,
 }
 
@@ -867,7 +866,11 @@ impl Store {
                 let row = c
                     .prepare_cached(&sql)?
                     .query_row([&ident], |r| {
-                        Ok(AgentView { uuid: r.get(0)?, provision_state: r.get(1)?, token: r.get_ref(2)?.as_str().ok().map(str::to_string) })
+                        let state: String = r.get(1)?;
+                        let provision_state = ferric_core::ProvisionState::parse(&state).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, format!("unknown provision state {state}").into())
+                        })?;
+                        Ok(AgentView { uuid: r.get(0)?, provision_state, token: r.get_ref(2)?.as_str().ok().map(str::to_string) })
                     })
                     .optional()?;
                 if let Some(v) = row {

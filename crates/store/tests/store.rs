@@ -577,10 +577,10 @@ async fn heartbeats_change_only_their_fields() {
         assert_eq!(
             (
                 v.uuid.as_str(),
-                v.provision_state.as_str(),
+                v.provision_state,
                 v.token.as_deref()
             ),
-            (uuid(1).as_str(), "inspect wait", Some("tok-123"))
+            (uuid(1).as_str(), ProvisionState::InspectWait, Some("tok-123"))
         );
     }
     assert!(matches!(
